@@ -1,0 +1,32 @@
+"""Helpers for the unit tests of the Ansible modules in library/.
+
+Loads a module file by path (library/ is not a package) and runs its main() the way Ansible
+does: arguments through ansible.module_utils.testing.patch_module_args, result from the JSON
+the module prints before it exits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+LIBRARY = Path(__file__).resolve().parents[2] / "library"
+
+
+def load_module(name):
+    spec = importlib.util.spec_from_file_location("library_" + name, LIBRARY / (name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_module(module, capsys, args, check_mode=False, diff=False):
+    """Run ``module.main()`` with ``args``; return the result dict (``failed`` set on fail_json)."""
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
