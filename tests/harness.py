@@ -1,0 +1,208 @@
+"""Real parts for tests and benchmarks: a private dockerd, the plugin as a process, raw API calls.
+
+Everything here uses private paths under one temporary directory and stops only the processes
+it started, by their pid.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = REPO / "files" / "docker_userns_enforcement_plugin.py"
+PLUGIN_DIR = Path("/run/docker/plugins")
+TEST_IMAGE = "due-busybox:test"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def api(sock_path: str, method: str, path: str, body=None, headers: Optional[Dict[str, str]] = None, timeout: float = 60.0) -> Tuple[int, bytes]:
+    """One raw Docker API call; body may be bytes, a JSON-able object, or an iterator (chunked)."""
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)) and not hasattr(body, "__next__"):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    conn = UnixHTTPConnection(sock_path, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers, encode_chunked=hasattr(body, "__next__"))
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+def _answers(sock_path: str) -> bool:
+    try:
+        return api(sock_path, "GET", "/_ping", timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
+class PluginProcess:
+    """The plugin file run as its own process on /run/docker/plugins/NAME.sock."""
+
+    def __init__(self, name: str, workdir: Path, config: Optional[dict] = None):
+        self.name = name
+        self.socket = PLUGIN_DIR / ("%s.sock" % name)
+        self.config_path = workdir / ("%s.json" % name)
+        self.log_path = workdir / ("%s.log" % name)
+        self.write_config(config or {})
+        self.proc: Optional[subprocess.Popen] = None
+
+    def write_config(self, config: dict) -> None:
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config))
+        tmp.replace(self.config_path)
+
+    def start(self) -> "PluginProcess":
+        PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
+            stdout=self.log, stderr=self.log,
+        )
+        wait_for(self.socket.exists, 10, "plugin socket %s" % self.socket)
+        return self
+
+    def reconfigure(self, config: dict) -> None:
+        """Write a new config, SIGHUP, and wait until the plugin logged the reload."""
+        before = self.log_path.read_text().count('"event": "reload')
+        self.write_config(config)
+        os.kill(self.proc.pid, signal.SIGHUP)
+        wait_for(lambda: self.log_path.read_text().count('"event": "reload') > before, 10, "plugin reload")
+
+    def log_records(self) -> List[dict]:
+        records = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass
+        return records
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+class PrivateDockerd:
+    """A real dockerd with private paths, userns-remap on, and the given authorization plugins."""
+
+    def __init__(self, root: Path, authz_plugins: List[str], userns_remap: bool = True):
+        self.root = root
+        self.socket = str(root / "docker.sock")
+        self.pidfile = root / "docker.pid"
+        self.log_path = root / "dockerd.log"
+        self.authz_plugins = authz_plugins
+        self.userns_remap = userns_remap
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 60) -> "PrivateDockerd":
+        config = self.root / "daemon.json"
+        config.write_text("{}")  # never read the machine's /etc/docker/daemon.json
+        args = [
+            "dockerd", "--config-file", str(config),
+            "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+            "--pidfile", str(self.pidfile), "-H", "unix://" + self.socket,
+            "--bridge=none", "--iptables=false", "--ip-masq=false",
+        ]
+        if self.userns_remap:
+            args.append("--userns-remap=default")
+        args += ["--authorization-plugin=%s" % name for name in self.authz_plugins]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, start_new_session=True)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or _answers(self.socket), timeout, "dockerd")
+        except TimeoutError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            raise RuntimeError("dockerd exited with %s; see %s:\n%s" % (self.proc.returncode, self.log_path, self.log_path.read_text()[-3000:]))
+        return self
+
+    def docker(self, *args: str, input: Optional[bytes] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "-H", "unix://" + self.socket, *args], input=input, capture_output=True, timeout=timeout)
+
+    def api(self, method: str, path: str, body=None, headers=None, timeout: float = 60) -> Tuple[int, bytes]:
+        return api(self.socket, method, path, body, headers, timeout)
+
+    def import_busybox(self, name: str = TEST_IMAGE) -> str:
+        """A tiny image built here from busybox-static: nothing is pulled."""
+        if self.docker("image", "inspect", name).returncode == 0:
+            return name
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            (rootfs / "bin").mkdir(parents=True)
+            shutil.copy2(busybox, rootfs / "bin" / "busybox")
+            applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+            for applet in applets:
+                if applet != "busybox":
+                    os.symlink("busybox", rootfs / "bin" / applet)
+            for directory in ("proc", "sys", "dev", "etc", "tmp"):
+                (rootfs / directory).mkdir(exist_ok=True)
+            tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
+        result = self.docker("import", "-c", 'CMD ["sh"]', "-", name, input=tar)
+        if result.returncode != 0:
+            raise RuntimeError("docker import failed: %s" % result.stderr.decode())
+        return name
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+def short_tempdir(prefix: str) -> Path:
+    """A short private directory: dockerd's unix sockets must fit in 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    path.chmod(0o711)  # the remapped root must be able to traverse to its data-root
+    return path
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a test daemon's tree, which may hold bind-mount leftovers of its own."""
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)

@@ -1,0 +1,58 @@
+"""Fixtures: one real dockerd (userns-remap on) with the plugin as its authorization plugin.
+
+The daemon and the plugin are started once per test session with private paths, and stopped
+by pid at the end. Tests that need another plugin config reconfigure it with SIGHUP and put the
+default back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import PluginProcess, PrivateDockerd, remove_tree, short_tempdir  # noqa: E402
+
+DEFAULT_CONFIG: dict = {}
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        # A failure, not a skip: `make test` installs docker.io and runs as root.
+        pytest.fail("integration tests need root and dockerd (run `make test`, which installs docker.io)")
+    path = short_tempdir("due-it-")
+    yield path
+    remove_tree(path)
+
+
+@pytest.fixture(scope="session")
+def plugin(workdir):
+    proc = PluginProcess("due-test-%d" % os.getpid(), workdir, DEFAULT_CONFIG).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd(workdir, plugin):
+    daemon = PrivateDockerd(workdir / "d", [plugin.name])
+    (workdir / "d").mkdir()
+    daemon.start()
+    daemon.import_busybox()
+    yield daemon
+    for line in daemon.docker("ps", "-aq").stdout.decode().split():
+        daemon.docker("rm", "-f", line)
+    daemon.stop()
+
+
+@pytest.fixture
+def configured(plugin):
+    """Reconfigure the plugin for one test, then restore the defaults."""
+    def apply(config: dict) -> None:
+        plugin.reconfigure(config)
+    yield apply
+    plugin.reconfigure(DEFAULT_CONFIG)
