@@ -106,7 +106,6 @@ rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 log "Importing $IMAGE"
 tar -C "$ROOTFS" -c . | docker import \
     -c 'ENV container=docker' \
-    -c 'STOPSIGNAL SIGRTMIN+3' \
     -c 'CMD ["/lib/systemd/systemd"]' \
     -c "LABEL docker-userns.recipe=$RECIPE docker-userns.suite=$SUITE" \
     - "$IMAGE" >/dev/null

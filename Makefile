@@ -1,0 +1,33 @@
+# Two commands on a fresh Debian 12 machine, as root:
+#   make demo   apply playbooks/site.yml to a disposable Docker host and show the refusal
+#   make test   lint, pytest and every Molecule scenario, with their own set-up
+# Everything they keep between runs is under /var/cache/docker-userns-dev.
+
+.PHONY: test demo demo-clean setup lint pytest molecule outer-stop
+
+test:
+	tools/test.sh
+
+demo:
+	tools/demo.sh
+
+demo-clean:
+	tools/demo.sh clean
+
+# Pieces of `make test`, for development.
+setup:
+	tools/setup.sh
+
+lint:
+	TEST_PARTS=lint tools/test.sh
+
+pytest:
+	TEST_PARTS=pytest tools/test.sh
+
+# make molecule SCENARIOS="default absent"
+molecule:
+	TEST_PARTS=molecule $(if $(SCENARIOS),MOLECULE_SCENARIOS="$(SCENARIOS)") tools/test.sh
+
+# Stop the private Docker engine that runs the demo and test hosts.
+outer-stop:
+	tools/outer-dockerd.sh stop
