@@ -1,0 +1,1 @@
+../../../files/docker_userns_enforcement_plugin.py

@@ -1,0 +1,1 @@
+../../../library/docker_daemon_json.py

@@ -1,0 +1,1 @@
+../../../library/subid_range.py
