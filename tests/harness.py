@@ -45,7 +45,10 @@ def api(sock_path: str, method: str, path: str, body=None, headers: Optional[Dic
         headers.setdefault("Content-Type", "application/json")
     conn = UnixHTTPConnection(sock_path, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=headers, encode_chunked=hasattr(body, "__next__"))
+        try:
+            conn.request(method, path, body=body, headers=headers, encode_chunked=hasattr(body, "__next__"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon answered before reading the whole body: read that answer
         response = conn.getresponse()
         return response.status, response.read()
     finally:
