@@ -790,7 +790,7 @@ def _read_request(conn: socket.socket, buffer: bytearray) -> Optional[Tuple[str,
     """Read one request from conn (leftover bytes in buffer); None at a clean end of stream."""
     conn.settimeout(IDLE_TIMEOUT if not buffer else REQUEST_TIMEOUT)
     while True:
-        end = buffer.find(b"\r\n\r\n")
+        end = buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
         if end >= 0:
             break
         if len(buffer) > MAX_HEADER_BYTES:

@@ -1,0 +1,216 @@
+"""The plugin's transport on real Unix sockets: the protocol, keep-alive, concurrency, bounded
+reads, stalls, socket activation, stale sockets, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import plugin_module  # noqa: E402
+from harness import PLUGIN, api, short_tempdir, wait_for  # noqa: E402
+
+plugin = plugin_module.load()
+CREATE_HOST = {"RequestMethod": "POST", "RequestUri": "/containers/create", "RequestBody": "eyJIb3N0Q29uZmlnIjp7IlVzZXJuc01vZGUiOiJob3N0In19"}
+
+
+@pytest.fixture
+def sockdir():
+    path = short_tempdir("due-sock-")
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+@pytest.fixture
+def in_process(sockdir, monkeypatch):
+    """The transport served from a thread of this process, with a short request timeout."""
+    monkeypatch.setattr(plugin, "REQUEST_TIMEOUT", 0.5)
+    path = str(sockdir / "p.sock")
+    listener = plugin.bind_socket(path)
+    server = plugin.Plugin(plugin.validate_config({}), None, "test")
+    threading.Thread(target=plugin.serve, args=(server, listener), daemon=True).start()
+    yield path
+    listener.close()
+
+
+def raw_exchange(path: str, data: bytes, timeout: float = 5.0) -> bytes:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(path)
+    try:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        sock.close()
+
+
+def post(path: str, endpoint: str, payload) -> dict:
+    status, body = api(path, "POST", endpoint, payload, timeout=5)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_activate_and_authz_endpoints(in_process):
+    assert post(in_process, "/Plugin.Activate", {}) == {"Implements": ["authz"]}
+    answer = post(in_process, "/AuthZPlugin.AuthZReq", CREATE_HOST)
+    assert answer["Allow"] is False and "userns=host is not allowed" in answer["Msg"]
+    assert post(in_process, "/AuthZPlugin.AuthZReq", {"RequestMethod": "GET", "RequestUri": "/_ping"}) == {"Allow": True}
+
+
+def test_response_phase_is_allowed_without_parsing(in_process):
+    status, body = api(in_process, "POST", "/AuthZPlugin.AuthZRes", b"not even json", timeout=5)
+    assert status == 200 and json.loads(body) == {"Allow": True}
+
+
+def test_unknown_endpoint_is_404(in_process):
+    status, _body = api(in_process, "POST", "/VolumeDriver.Create", {}, timeout=5)
+    assert status == 404
+
+
+def test_keep_alive_answers_many_requests_on_one_connection(in_process):
+    request = json.dumps(CREATE_HOST).encode()
+    one = b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\n\r\n%s" % (len(request), request)
+    answer = raw_exchange(in_process, one * 5)
+    assert answer.count(b"HTTP/1.1 200 OK") == 5
+    assert answer.count(b"userns=host is not allowed") == 5
+
+
+def test_concurrent_connections_all_get_answers(in_process):
+    errors = []
+
+    def client():
+        try:
+            for _ in range(25):
+                assert post(in_process, "/AuthZPlugin.AuthZReq", CREATE_HOST)["Allow"] is False
+        except Exception as err:  # collected for the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+
+
+@pytest.mark.parametrize("data", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+    b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n",
+    b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\n" + b"X: " + b"a" * 70000 + b"\r\n\r\n",
+    b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"short\"",
+])
+def test_malformed_http_is_answered_with_a_denial_and_closed(in_process, data):
+    answer = raw_exchange(in_process, data)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b'"Allow": false' in answer
+
+
+def test_a_stalled_client_does_not_block_others(in_process):
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(in_process)
+    stalled.sendall(b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+    try:
+        assert post(in_process, "/Plugin.Activate", {}) == {"Implements": ["authz"]}
+        stalled.settimeout(5)
+        started = time.monotonic()
+        answer = stalled.recv(65536)  # the plugin gives up on it after REQUEST_TIMEOUT
+        assert time.monotonic() - started < 4
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400")
+    finally:
+        stalled.close()
+
+
+def test_bound_socket_is_root_only_and_replaces_a_stale_one(sockdir):
+    path = str(sockdir / "stale.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens
+    listener = plugin.bind_socket(path)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with pytest.raises(SystemExit, match="another process is listening"):
+            plugin.bind_socket(path)
+    finally:
+        listener.close()
+
+
+def test_refuses_to_replace_a_file_that_is_not_a_socket(sockdir):
+    path = sockdir / "file.sock"
+    path.write_text("keep me")
+    with pytest.raises(SystemExit, match="not a socket"):
+        plugin.bind_socket(str(path))
+    assert path.read_text() == "keep me"
+
+
+def test_socket_activation_uses_fd_3_and_sigterm_exits_cleanly(sockdir):
+    path = str(sockdir / "activated.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    script = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "%s" "%s" --socket /nonexistent/never-bound.sock' % (sys.executable, PLUGIN)
+    proc = subprocess.Popen(
+        ["sh", "-c", script], pass_fds=(3,) if listener.fileno() == 3 else (),
+        preexec_fn=lambda: os.dup2(listener.fileno(), 3), close_fds=False, stderr=subprocess.PIPE,
+    )
+    try:
+        assert post(path, "/Plugin.Activate", {}) == {"Implements": ["authz"]}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        log = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]
+        assert log[0]["event"] == "start" and log[0]["socket_activated"] is True
+        assert log[-1]["event"] == "stop"
+        assert os.path.exists(path)  # systemd's socket is not ours to remove
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+
+
+def test_bind_mode_removes_its_socket_on_sigterm(sockdir):
+    path = sockdir / "own.sock"
+    proc = subprocess.Popen([sys.executable, str(PLUGIN), "--socket", str(path)], stderr=subprocess.DEVNULL)
+    try:
+        wait_for(path.exists, 10, "plugin socket")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert not path.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_invalid_config_at_start_exits_2_with_the_reason(sockdir):
+    config = sockdir / "bad.json"
+    config.write_text('{"mode": "off"}')
+    result = subprocess.run([sys.executable, str(PLUGIN), "--socket", str(sockdir / "x.sock"), "--config", str(config)], capture_output=True, timeout=10)
+    assert result.returncode == 2 and b"mode must be" in result.stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.binary(max_size=300) | st.builds(lambda b: b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\n" + b, st.binary(max_size=200)))
+def test_arbitrary_bytes_on_the_wire_never_hang_or_crash_the_server(in_process, data):
+    answer = raw_exchange(in_process, data, timeout=5)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 ")
+    if b"AuthZReq" in data:  # random bytes never make a request that could be allowed
+        assert b'"Allow":true' not in answer
+    assert post(in_process, "/Plugin.Activate", {}) == {"Implements": ["authz"]}

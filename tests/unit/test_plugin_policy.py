@@ -1,0 +1,241 @@
+"""The policy as a pure function: classify, rules, verdict, config (no sockets)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import plugin_module  # noqa: E402
+
+plugin = plugin_module.load()
+DEFAULTS = plugin.validate_config({})
+
+
+def authz(method: str, uri: str, body=None, headers=None, user: str = "") -> dict:
+    payload = {"User": user, "RequestMethod": method, "RequestUri": uri, "RequestHeaders": headers or {}}
+    if body is not None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        payload["RequestBody"] = base64.b64encode(raw).decode()
+    return payload
+
+
+def verdict(payload, **config):
+    decision, _request = plugin.decide(payload, plugin.validate_config(config))
+    return decision
+
+
+HOST = {"Image": "x", "HostConfig": {"UsernsMode": "host"}}
+
+
+# --- classify -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri, path, version", [
+    ("/containers/create", "/containers/create", None),
+    ("/v1.41/containers/create?name=a", "/containers/create", "1.41"),
+    ("/containers/%63reate", "/containers/create", None),
+    ("/v1.23/containers/abc/start", "/containers/abc/start", "1.23"),
+    ("http://docker/v1.41/containers/create", "/containers/create", "1.41"),
+    ("/containers/create/", "/containers/create", None),
+    ("/containers/./create", "/containers/create", None),
+])
+def test_split_uri(uri, path, version):
+    assert plugin.split_uri(uri)[:2] == (path, version)
+
+
+@pytest.mark.parametrize("uri", ["containers/create", "/containers/%zzcreate", "*"])
+def test_unroutable_uris_raise(uri):
+    with pytest.raises(plugin.Unroutable):
+        plugin.split_uri(uri)
+
+
+@pytest.mark.parametrize("version, less", [("1.23", True), ("1.24", False), ("1.9", True), ("1.100", False), (None, False), (".", True)])
+def test_version_less_than_1_24(version, less):
+    assert plugin.version_less(version, "1.24") is less
+
+
+@pytest.mark.parametrize("method, uri, kind, op", [
+    ("POST", "/containers/create", "container-create", None),
+    ("POST", "/v1.41/containers/my/name/start", "container-start", None),
+    ("GET", "/containers/create", "other", None),
+    ("POST", "/plugins/pull?remote=x", "plugin", "install"),
+    ("POST", "/plugins/a/b:latest/enable", "plugin", "enable"),
+    ("POST", "/plugins/a/push/enable", "plugin", "enable"),
+    ("POST", "/plugins/a/set", "plugin", "set"),
+    ("POST", "/plugins/a/upgrade", "plugin", "upgrade"),
+    ("POST", "/plugins/create?name=x", "plugin", "create"),
+    ("POST", "/plugins/a/disable", "other", None),
+    ("POST", "/plugins/a/push", "other", None),
+    ("POST", "/services/create", "service-write", None),
+    ("POST", "/services/abc/update", "service-write", None),
+    ("POST", "/containers/abc/exec", "other", None),
+])
+def test_classify(method, uri, kind, op):
+    request = plugin.parse_authz_request(authz(method, uri))
+    got_kind, got_op, _name = plugin.classify(request)
+    assert (got_kind, got_op) == (kind, op)
+
+
+# --- rules and verdict ---------------------------------------------------------------------------
+
+
+def test_host_userns_create_is_denied_with_the_known_message():
+    decision = verdict(authz("POST", "/v1.41/containers/create", HOST))
+    assert not decision.allow and decision.rule == "host-userns"
+    assert "userns=host is not allowed" in decision.message
+
+
+def test_plain_create_and_everyday_requests_are_allowed():
+    assert verdict(authz("POST", "/containers/create", {"Image": "x", "HostConfig": {"UsernsMode": ""}})).allow
+    for method, uri in [("GET", "/_ping"), ("GET", "/containers/json"), ("POST", "/containers/x/exec"), ("POST", "/build"), ("DELETE", "/containers/x")]:
+        assert verdict(authz(method, uri)).allow
+
+
+def test_create_without_visible_body_is_denied_with_what_to_do():
+    decision = verdict(authz("POST", "/containers/create"))
+    assert not decision.allow and decision.rule == "unseen-body"
+    assert "1 MiB" in decision.message
+
+
+def test_unparseable_create_body_is_denied():
+    decision = verdict(authz("POST", "/containers/create", b"{not json"))
+    assert not decision.allow and decision.rule == "unreadable-body"
+
+
+@pytest.mark.parametrize("headers, body, allowed", [
+    ({"Content-Length": "0"}, None, True),
+    ({"Content-Length": "2"}, b"{}", True),
+    ({}, None, False),  # could be chunked: not seen, not safe
+    ({"Content-Length": "900"}, None, False),
+    ({"Content-Length": "30"}, json.dumps({"UsernsMode": "host"}).encode(), False),
+    ({"Content-Length": "40"}, json.dumps({"HostConfig": {"UsernsMode": "host"}}).encode(), False),
+    ({"Content-Length": "30"}, json.dumps({"UsernsMode": "private"}).encode(), True),
+])
+def test_legacy_start_before_1_24(headers, body, allowed):
+    assert verdict(authz("POST", "/v1.23/containers/abc/start", body, headers)).allow is allowed
+
+
+def test_modern_start_without_body_is_allowed():
+    assert verdict(authz("POST", "/v1.41/containers/abc/start")).allow
+    assert verdict(authz("POST", "/containers/abc/start")).allow
+
+
+@pytest.mark.parametrize("uri", [
+    "/plugins/pull?remote=vieux/sshfs",
+    "/plugins/create?name=x",
+    "/plugins/x/enable",
+    "/plugins/x/set",
+    "/plugins/x/upgrade?remote=x",
+])
+def test_managed_plugins_are_denied_by_default(uri):
+    decision = verdict(authz("POST", uri))
+    assert not decision.allow and "managed plugins are not allowed" in decision.message
+
+
+def test_allowlisted_plugins_are_allowed_in_any_spelling():
+    config = {"allowed_plugins": ["vieux/sshfs"]}
+    assert verdict(authz("POST", "/plugins/pull?remote=docker.io/vieux/sshfs:latest"), **config).allow
+    assert verdict(authz("POST", "/plugins/vieux/sshfs:latest/enable"), **config).allow
+    assert not verdict(authz("POST", "/plugins/pull?remote=vieux/sshfs&name=evil"), **config).allow
+    assert not verdict(authz("POST", "/plugins/pull?remote=vieux/sshfs:v2"), **config).allow
+    assert not verdict(authz("POST", "/plugins/pull?remote=vieux/sshfs;x=1"), **config).allow
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert not verdict(authz("POST", "/plugins/pull?remote=vieux/sshfs", headers=form), **config).allow
+
+
+def test_swarm_plugin_services_are_denied():
+    spec = {"TaskTemplate": {"Runtime": "plugin", "PluginSpec": {"Name": "x"}}}
+    assert not verdict(authz("POST", "/services/create", spec)).allow
+    assert not verdict(authz("POST", "/services/create")).allow  # unseen body
+    assert verdict(authz("POST", "/services/create", {"TaskTemplate": {"ContainerSpec": {"Image": "x"}}})).allow
+
+
+def test_audit_mode_allows_and_reports_would_deny():
+    decision = verdict(authz("POST", "/containers/create", HOST), mode="audit")
+    assert decision.allow and decision.decision == "would-deny" and decision.rule == "host-userns"
+
+
+def test_exempt_users_skip_the_rules():
+    assert verdict(authz("POST", "/containers/create", HOST, user="admin"), exempt_users=["admin"]).allow
+    assert not verdict(authz("POST", "/containers/create", HOST, user="someone"), exempt_users=["admin"]).allow
+    assert not verdict(authz("POST", "/containers/create", HOST, user=""), exempt_users=["admin"]).allow
+
+
+@pytest.mark.parametrize("payload", [None, [], "x", {}, {"RequestMethod": "POST"}, {"RequestMethod": "POST", "RequestUri": "/containers/create", "RequestBody": "!!"}])
+def test_garbage_payloads_are_denied_even_in_audit_mode(payload):
+    decision = verdict(payload, mode="audit")
+    assert not decision.allow and decision.rule == "unreadable-request"
+
+
+OPT_IN = {
+    "deny_privileged": True,
+    "deny_host_namespaces": list(plugin.HOST_NAMESPACES),
+    "deny_cap_add": ["sys_admin"],
+    "deny_bind_mounts": ["/var/run/docker.sock"],
+    "deny_devices": True,
+}
+
+
+@pytest.mark.parametrize("host_config, rule", [
+    ({"Privileged": True}, "privileged"),
+    ({"PidMode": "host"}, "host-pid"),
+    ({"IpcMode": "host"}, "host-ipc"),
+    ({"NetworkMode": "host"}, "host-network"),
+    ({"UTSMode": "host"}, "host-uts"),
+    ({"CgroupnsMode": "host"}, "host-cgroup"),
+    ({"CapAdd": ["CAP_SYS_ADMIN"]}, "cap-add"),
+    ({"CapAdd": ["ALL"]}, "cap-add"),
+    ({"Binds": ["/var/run/docker.sock:/s"]}, "bind-mount"),
+    ({"Binds": ["/:/host:ro"]}, "bind-mount"),
+    ({"Mounts": [{"Type": "bind", "Source": "/var/run"}]}, "bind-mount"),
+    ({"Devices": [{"PathOnHost": "/dev/sda"}]}, "devices"),
+    ({"DeviceCgroupRules": ["c 1:3 rwm"]}, "devices"),
+])
+def test_opt_in_rules(host_config, rule):
+    body = {"Image": "x", "HostConfig": host_config}
+    assert verdict(authz("POST", "/containers/create", body)).allow  # off by default
+    decision = verdict(authz("POST", "/containers/create", body), **OPT_IN)
+    assert not decision.allow and decision.rule == rule
+
+
+@pytest.mark.parametrize("host_config", [
+    {"PidMode": "container:abc"},
+    {"CapAdd": ["NET_ADMIN"]},
+    {"Binds": ["/srv/data:/data", "named:/v"]},
+    {"Mounts": [{"Type": "volume", "Source": "vol"}]},
+])
+def test_opt_in_rules_allow_what_they_do_not_name(host_config):
+    assert verdict(authz("POST", "/containers/create", {"Image": "x", "HostConfig": host_config}), **OPT_IN).allow
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, error", [
+    ([], "JSON object"),
+    ({"mdoe": "audit"}, "unknown key"),
+    ({"mode": "permissive"}, "mode must be"),
+    ({"deny_privileged": "yes"}, "true or false"),
+    ({"allowed_plugins": "x"}, "list of non-empty strings"),
+    ({"deny_host_namespaces": ["user"]}, "unknown namespace"),
+    ({"deny_bind_mounts": ["relative/path"]}, "absolute"),
+])
+def test_config_errors_say_what_is_wrong(raw, error):
+    with pytest.raises(plugin.ConfigError, match=error):
+        plugin.validate_config(raw)
+
+
+def test_check_config_cli(tmp_path, capsys):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"mode": "audit"}')
+    bad.write_text('{"mode": "audit",}')
+    assert plugin.main(["--check-config", str(good)]) == 0
+    assert "config OK" in capsys.readouterr().out
+    assert plugin.main(["--check-config", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert plugin.main(["--check-config", str(tmp_path / "missing.json")]) == 2
