@@ -917,6 +917,13 @@ def serve(plugin: Plugin, listener: socket.socket) -> None:
         slots.acquire()
         try:
             conn, _ = listener.accept()
+        except OSError as err:
+            slots.release()
+            if listener.fileno() == -1:
+                return  # closed under us: shutting down
+            log_event("accept-failed", reason=str(err))
+            time.sleep(0.1)  # e.g. out of file descriptors: wait for connections to end
+            continue
         except BaseException:
             slots.release()
             raise

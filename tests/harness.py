@@ -91,7 +91,7 @@ class PluginProcess:
         PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
+            [sys.executable, "-I", "-S", str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
             stdout=self.log, stderr=self.log,
         )
         wait_for(self.socket.exists, 10, "plugin socket %s" % self.socket)
