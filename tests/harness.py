@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "files" / "docker_userns_enforcement_plugin.py"
 PLUGIN_DIR = Path("/run/docker/plugins")
 TEST_IMAGE = "due-busybox:test"
+# The plugin runs as it does on hosts: the system's python3, isolated, without site-packages.
+PLUGIN_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -91,7 +93,7 @@ class PluginProcess:
         PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
+            [PLUGIN_PYTHON, "-I", "-S", str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
             stdout=self.log, stderr=self.log,
         )
         wait_for(self.socket.exists, 10, "plugin socket %s" % self.socket)
