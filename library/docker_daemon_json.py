@@ -212,20 +212,25 @@ def _validate_with_command(module, command, tmp_path):
         )
 
 
-def _write(module, path, content, existed, validate):
+def _write(module, path, content, existed, validate, backup):
+    """Validate the new content in a temp file next to ``path``, back up the old file, then rename."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp_path = tempfile.mkstemp(prefix=".daemon.json.", dir=directory)
+    backup_file = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
         if validate:
             _validate_with_command(module, validate, tmp_path)
+        if existed and backup:
+            backup_file = module.backup_local(path)
         module.atomic_move(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
     if not existed:
         os.chmod(path, NEW_FILE_MODE)
+    return backup_file
 
 
 def ensure_daemon_json(module):
@@ -261,9 +266,9 @@ def ensure_daemon_json(module):
 
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         module.fail_json(msg="directory of %s does not exist; is Docker installed?" % path)
-    if existed and params["backup"]:
-        result["backup_file"] = module.backup_local(path)
-    _write(module, path, render_daemon_json(after), existed, params["validate"])
+    backup_file = _write(module, path, render_daemon_json(after), existed, params["validate"], params["backup"])
+    if backup_file:
+        result["backup_file"] = backup_file
     return result
 
 

@@ -180,7 +180,7 @@ def test_main_absent_removes_plugin_and_remap_but_keeps_foreign_keys(tmp_path, c
 def test_main_failed_validation_leaves_file_untouched(tmp_path, capsys):
     path = tmp_path / "daemon.json"
     path.write_text('{"debug": true}')
-    result = run_module(mod, capsys, _args(path, validate="false %s"))
+    result = run_module(mod, capsys, _args(path, validate="false %s", backup=True))
     assert result["failed"] is True and "failed validation" in result["msg"]
     assert path.read_text() == '{"debug": true}'
     assert os.listdir(tmp_path) == ["daemon.json"]
