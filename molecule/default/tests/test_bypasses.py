@@ -1,0 +1,38 @@
+"""Known bypasses of a naive userns plugin, tried against this host's own Docker (20.10 on
+Debian 12, 26.1 on Debian 13): every attempt refused, every control accepted."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from hosttest.fixtures import REFUSAL
+
+PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
+REMOTE_PROBE = "/var/tmp/bypass_probe.py"  # /tmp is a tmpfs private to units on Debian 13
+
+
+@pytest.fixture(scope="module")
+def probe_results(host, test_image):
+    encoded = base64.b64encode(PROBE.read_bytes()).decode()
+    host.run_test("echo %s | base64 -d > %s", encoded, REMOTE_PROBE)
+    return json.loads(host.check_output("python3 %s --image %s", REMOTE_PROBE, test_image))
+
+
+def test_every_case_was_tried(probe_results):
+    assert len(probe_results) >= 10
+
+
+def test_every_bypass_attempt_is_refused_by_the_plugin(probe_results):
+    for result in probe_results:
+        attempt = result["attempt"]
+        assert attempt["status"] == 403 and REFUSAL in attempt["message"], result
+        assert not attempt["host_userns_created"], result
+
+
+def test_every_control_is_accepted_by_the_daemon(probe_results):
+    # Without the host namespace the same bodies create containers: the refusals above are
+    # the plugin's, not the daemon rejecting malformed JSON.
+    for result in probe_results:
+        assert result["control"]["status"] == 201, result
