@@ -73,6 +73,18 @@ def _answers(sock_path: str) -> bool:
         return False
 
 
+def stop_process(proc: Optional[subprocess.Popen], grace: float) -> None:
+    """SIGTERM a process we started, SIGKILL it if it is still there after grace seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class PluginProcess:
     """The plugin file run as its own process on /run/docker/plugins/NAME.sock."""
 
@@ -116,13 +128,7 @@ class PluginProcess:
         return records
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         if getattr(self, "log", None):
             self.log.close()
 
@@ -190,13 +196,7 @@ class PrivateDockerd:
         return name
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
         if getattr(self, "log", None):
             self.log.close()
 
