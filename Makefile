@@ -31,3 +31,9 @@ molecule:
 # Stop the private Docker engine that runs the demo and test hosts.
 outer-stop:
 	tools/outer-dockerd.sh stop
+
+# ---- Benchmarks (owner: performance) ----------------------------------------------
+# Every benchmark, then each figure as `name: value` (README "Performance and scale").
+.PHONY: bench
+bench:
+	bench/run_all.sh

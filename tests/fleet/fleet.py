@@ -122,7 +122,8 @@ class Fleet:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
-            state = self.run(name, "systemctl", "is-system-running", check=False).stdout.decode().strip()
+            probe = self.run(name, "systemctl", "is-system-running", check=False)
+            state = (probe.stdout or probe.stderr).decode().strip()
             if state in ("running", "degraded") and self.run(name, "docker", "info", check=False).returncode == 0:
                 return
             time.sleep(2)
@@ -171,6 +172,31 @@ class Fleet:
         path = self.workdir / filename
         path.write_text("\n".join(lines) + "\n")
         return path
+
+
+def remove_enforcement_by_hand(fleet: Fleet, host: str) -> None:
+    """What an admin might do on one host: drop the plugin from daemon.json and restart Docker."""
+    fleet.run(host, "python3", "-c",
+              "import json; p = '/etc/docker/daemon.json'; d = json.load(open(p)); "
+              "d.pop('authorization-plugins', None); json.dump(d, open(p, 'w'), indent=2)")
+    fleet.run(host, "systemctl", "restart", "docker.service")
+    if not fleet.docker_answers(host):
+        raise RuntimeError("Docker did not come back on %s after removing the plugin by hand" % host)
+
+
+AUDIT_ROW = re.compile(r'"(?P<host>\S+)\s+(?P<docker>\S+)\s+(?P<remap>\S+)\s+(?P<plugin>\S+)\s+(?P<mode>\S+)\s+'
+                       r'(?P<version>\S+)\s+(?P<selftest>\S+)\s+(?P<cis_2_9>PASS|FAIL)\s+(?P<cis_2_12>PASS|FAIL)\s+'
+                       r'(?P<cis_5_31>PASS|FAIL)\s*"')
+
+
+def audit_table(output: str) -> Dict[str, Dict[str, str]]:
+    """The fleet table that playbooks/audit.yml prints, as {host: {column: value}}."""
+    table = output.rsplit("Report the fleet", 1)[-1]
+    return {m.group("host"): m.groupdict() for m in AUDIT_ROW.finditer(table)}
+
+
+def audit_failing(row: Dict[str, str]) -> bool:
+    return "FAIL" in (row["cis_2_9"], row["cis_2_12"], row["cis_5_31"])
 
 
 def run_playbook(playbook: str, inventory: Path, extra_args: List[str] = (), env: Optional[Dict[str, str]] = None,

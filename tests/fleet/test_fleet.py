@@ -1,0 +1,136 @@
+"""The role across a fleet of real Docker hosts: a failed rolling run, the audit, plugin kills, upgrades.
+
+Six fresh Debian 12 hosts (systemd, Docker 20.10) on the private outer dockerd. The tests share
+them and run in file order: the failed rollout, then the same rollout repaired, then the audit, the
+SIGKILLs and the in-place upgrade on the converged hosts. Behaviour only: no timing is asserted
+(bench/ prints the figures).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet import (Fleet, audit_failing, audit_table, remove_enforcement_by_hand,  # noqa: E402
+                   require_outer_dockerd_and_image, run_playbook)
+from resilience import PLUGIN_PATH, kill_under_load, upgrade_under_load  # noqa: E402
+
+# The daemon.json every host has before the role: the rollout must keep it where it fails.
+PREVIOUS_DAEMON_JSON = '{\n  "log-opts": {"max-size": "10m", "max-file": "2"}\n}\n'
+# Docker 20.10 has no `dockerd --validate`: this setting reaches daemon.json and dockerd refuses to start.
+BAD_SETTINGS = """'{"log-level": "not-a-level"}'"""
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="due-fleet-test-", dir="/var/tmp"))
+    yield path
+
+
+@pytest.fixture(scope="module")
+def fleet(workdir):
+    require_outer_dockerd_and_image()
+    hosts = Fleet("due-fleet-test", 6, workdir).start()
+
+    def seed(host):
+        hosts.write_file(host, "/etc/docker/daemon.json", PREVIOUS_DAEMON_JSON)
+        hosts.run(host, "systemctl", "restart", "docker.service")
+
+    with ThreadPoolExecutor(len(hosts.names)) as pool:
+        list(pool.map(seed, hosts.names))
+    yield hosts
+    hosts.remove()
+
+
+def refuses_host_userns(fleet: Fleet, host: str) -> bool:
+    result = fleet.run(host, "docker", "create", "--userns=host", "--network=none", "--pull=never",
+                       "docker-userns-selftest-does-not-exist:never", "true", check=False)
+    return result.returncode != 0 and "userns=host is not allowed" in result.stderr.decode()
+
+
+@pytest.fixture(scope="module")
+def failed_rollout(fleet, workdir):
+    """site.yml two hosts at a time; the third host's Docker will not start with the new daemon.json."""
+    bad = fleet.names[2]
+    inventory = fleet.inventory(host_vars={bad: {"docker_userns_daemon_settings": BAD_SETTINGS}},
+                                group_vars={"docker_userns_serial": "2", "docker_userns_max_fail_percentage": "0"},
+                                filename="failing.ini")
+    return run_playbook("playbooks/site.yml", inventory, log=workdir / "failing-rollout.log")
+
+
+@pytest.fixture(scope="module")
+def converged(fleet, failed_rollout, workdir):
+    """The same rollout once the bad setting is gone: every host converges."""
+    run = run_playbook("playbooks/site.yml", fleet.inventory(group_vars={"docker_userns_serial": "3"}),
+                       log=workdir / "repaired-rollout.log")
+    assert run.rc == 0, run.output[-3000:]
+    return fleet
+
+
+def test_failed_host_stops_the_rollout_and_keeps_its_previous_docker(fleet, failed_rollout):
+    first, second, bad, same_batch, later, last = fleet.names
+    recap = failed_rollout.recap()
+    assert failed_rollout.rc != 0
+    # The recap names the failed host (its rollback ran in the rescue) ...
+    assert recap[bad]["failed"] >= 1 and recap[bad]["rescued"] >= 1, recap
+    assert "daemon.json was restored from" in failed_rollout.output
+    assert "it is back" in failed_rollout.output
+    # ... and max_fail_percentage stopped the run there: the next batch never started.
+    assert later not in recap and last not in recap, recap
+    for host in (later, last):
+        assert fleet.read_file(host, PLUGIN_PATH) is None
+        assert fleet.read_file(host, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
+    # The failed host: previous daemon.json, Docker answering, with none of the new settings.
+    assert fleet.read_file(bad, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
+    assert fleet.docker_answers(bad)
+    info = json.loads(fleet.run(bad, "docker", "info", "--format", "{{json .}}").stdout)
+    assert not info["Plugins"].get("Authorization")
+    # The batch before it converged and enforces.
+    for host in (first, second):
+        assert recap[host]["failed"] == 0
+        assert refuses_host_userns(fleet, host)
+
+
+def test_audit_flags_the_host_whose_enforcement_was_removed_by_hand(converged, workdir):
+    broken = converged.names[1]
+    remove_enforcement_by_hand(converged, broken)
+    audit = run_playbook("playbooks/audit.yml", converged.inventory(filename="audit.ini"), log=workdir / "audit.log")
+    assert audit.rc == 0, audit.output[-3000:]
+    table = audit_table(audit.output)
+    assert sorted(table) == sorted(converged.names), audit.output[-3000:]
+    assert [host for host, row in table.items() if audit_failing(row)] == [broken]
+    assert table[broken]["selftest"] == "allowed" and table[broken]["cis_2_12"] == "FAIL"
+    for host in converged.names:
+        if host != broken:
+            assert table[host]["selftest"] == "refused" and table[host]["plugin"] == "active"
+
+
+def test_sigkilled_plugin_lets_nothing_through_and_comes_back(converged):
+    host = converged.names[0]
+    result = kill_under_load(converged, host, kills=5)
+    assert result["wrongly_allowed"] == 0, result
+    assert result["host_userns_containers"] == [], result
+    assert len(result["kills"]) == 5
+    for kill in result["kills"]:
+        assert kill["new_pid"] not in (0, kill["pid"]), result  # systemd started a new plugin
+        assert kill["recovery_s"] is not None, result  # and Docker answered as expected again
+    assert result["expected"] > 0 and result["docker_answers_after"]
+    assert refuses_host_userns(converged, host)
+
+
+def test_upgrade_in_place_replaces_the_plugin_without_restarting_docker(converged, workdir):
+    host = converged.names[3]
+    result = upgrade_under_load(converged, host, workdir)
+    assert result["playbook_rc"] == 0, result
+    assert result["installed_version"] == result["new_version"] != result["old_version"]
+    assert result["plugin_restarted"]
+    assert not result["docker_restarted"]
+    assert result["wrongly_allowed"] == 0 and result["host_userns_containers"] == [], result
+    assert result["expected"] > 0 and result["docker_answers_after"]
+    assert refuses_host_userns(converged, host)
