@@ -27,8 +27,9 @@ from fleet import (TUNED_ANSIBLE_ENV, Fleet, audit_failing, audit_table, remove_
 
 
 def converge(fleet: Fleet, hosts, serial: str, name: str, workdir: Path):
-    inventory = fleet.inventory(hosts=hosts, group_vars={"docker_userns_serial": serial}, filename=name + ".ini")
-    run = run_playbook("playbooks/site.yml", inventory, log=workdir / (name + ".log"))
+    inventory = fleet.inventory(hosts=hosts, filename=name + ".ini")
+    # `serial` is a play keyword, templated before inventory variables exist: an extra var.
+    run = run_playbook("playbooks/site.yml", inventory, ["-e", "docker_userns_serial=%s" % serial], log=workdir / (name + ".log"))
     if run.rc != 0:
         print(run.output[-4000:], file=sys.stderr)
         raise SystemExit("%s failed (exit %d); see %s" % (name, run.rc, workdir / (name + ".log")))
