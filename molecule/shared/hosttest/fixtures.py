@@ -17,7 +17,7 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 TEST_IMAGE = "busybox:local"
 SNAPSHOT_DIR = "/var/lib/molecule-snapshots"
 
-# What prepare.yml seeds into daemon.json before the role runs: keys that
+# What shared/tasks/seed-daemon-json.yml seeds into daemon.json before the role runs: keys that
 # belong to someone else and must survive every merge.
 FOREIGN_DAEMON_KEYS = {"log-opts": {"max-size": "10m", "max-file": "2"}}
 
@@ -57,10 +57,6 @@ def daemon_json(host):
 def subid_lines(host, path, user):
     return [line for line in host.file(path).content_string.splitlines()
             if line.split(":")[0] == user]
-
-
-def journal_since_boot(host, unit):
-    return host.check_output("journalctl --no-pager -o cat -u %s", unit)
 
 
 def snapshot(host, name):
