@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import (TUNED_ANSIBLE_ENV, Fleet, audit_failing, audit_table, remove_enforcement_by_hand,  # noqa: E402
+from fleet import (TUNED_ANSIBLE_ENV, Fleet, audit_failing, audit_table, logs_dir, remove_enforcement_by_hand,  # noqa: E402
                    require_outer_dockerd_and_image, run_playbook)
 
 
@@ -44,7 +43,7 @@ def main() -> int:
     args = parser.parse_args()
 
     require_outer_dockerd_and_image()
-    workdir = Path(tempfile.mkdtemp(prefix="due-bench-fleet-", dir="/var/tmp"))
+    workdir = logs_dir("fleet_scale")
     solo = Fleet("due-bench-solo", 1, workdir)
     fleet = Fleet("due-bench-fleet", args.hosts, workdir)
     try:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import Fleet, require_outer_dockerd_and_image, run_playbook  # noqa: E402
+from fleet import Fleet, logs_dir, require_outer_dockerd_and_image, run_playbook  # noqa: E402
 from resilience import kill_under_load, upgrade_under_load  # noqa: E402
 
 
@@ -31,7 +30,7 @@ def main() -> int:
     args = parser.parse_args()
 
     require_outer_dockerd_and_image()
-    workdir = Path(tempfile.mkdtemp(prefix="due-bench-res-", dir="/var/tmp"))
+    workdir = logs_dir("resilience")
     fleet = Fleet("due-bench-res", 1, workdir)
     host = fleet.names[0]
     try:

@@ -45,6 +45,14 @@ TUNED_ANSIBLE_ENV = {
 }
 
 
+def logs_dir(benchmark: str) -> Path:
+    """bench/results/BENCHMARK-logs (not committed), emptied for each run: inventories and playbook output."""
+    path = REPO / "bench" / "results" / (benchmark + "-logs")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def outer_env() -> Dict[str, str]:
     """The environment for `docker` and `ansible-playbook`: the outer dockerd, the config in the repo."""
     env = dict(os.environ)

@@ -9,6 +9,7 @@ SIGKILLs and the in-place upgrade on the converged hosts. Behaviour only: no tim
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ BAD_SETTINGS = """'{"log-level": "not-a-level"}'"""
 def workdir():
     path = Path(tempfile.mkdtemp(prefix="due-fleet-test-", dir="/var/tmp"))
     yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +79,12 @@ def converged(fleet, failed_rollout, workdir):
 def test_failed_host_stops_the_rollout_and_keeps_its_previous_docker(fleet, failed_rollout):
     first, second, bad, same_batch, later, last = fleet.names
     recap = failed_rollout.recap()
-    assert failed_rollout.rc != 0
+    assert failed_rollout.rc != 0, failed_rollout.output[-3000:]
     # The recap names the failed host, the one batch that ran with it, and no later host ...
-    assert recap[bad]["failed"] >= 1, recap
+    assert recap[bad]["failed"] >= 1, failed_rollout.output[-3000:]
     assert recap[same_batch]["failed"] == 0, recap
-    assert "daemon.json was restored from" in failed_rollout.output
-    assert "it is back" in failed_rollout.output
+    assert "daemon.json was restored from" in failed_rollout.output, failed_rollout.output[-3000:]
+    assert "it is back" in failed_rollout.output, failed_rollout.output[-3000:]
     # ... and max_fail_percentage stopped the run there: the next batch never started.
     assert later not in recap and last not in recap, recap
     for host in (later, last):
