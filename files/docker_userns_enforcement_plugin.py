@@ -645,6 +645,9 @@ def parse_authz_request(payload: Any) -> Request:
             body = base64.b64decode(raw_body, validate=True)
         except (binascii.Error, ValueError):
             raise Undecodable("RequestBody is not valid base64") from None
+    if method.upper() != "POST":
+        # Only POST routes create or change anything the rules look at: skip parsing the URI.
+        return Request(user, method, uri, uri, None, "", {}, body)
     path, version, raw_query = split_uri(uri)
     return Request(user, method, uri, path, version, raw_query, {str(k).lower(): str(v) for k, v in headers.items()}, body)
 
@@ -735,7 +738,11 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024  # the daemon forwards at most 1 MiB of body, base64 in JSON
 REQUEST_TIMEOUT = 10.0  # once a request has started, all of it must arrive within this
-IDLE_TIMEOUT = 3600.0  # the daemon keeps idle connections; closing them early races its reuse
+IDLE_TIMEOUT = None  # never close the daemon's idle connections: that races its reuse of them
+EMPTY_REQUEST_HELP = (
+    "the daemon sent an empty authorization request, as it does when it retries after the plugin "
+    "was restarted in the middle of a request; refused to be safe: run the command again"
+)
 MAX_CONNECTIONS = 128
 CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
 
@@ -777,7 +784,10 @@ class Plugin:
         except (ValueError, RecursionError):
             payload = None
         try:
-            decision, request = decide(payload, config)
+            if not body.strip():
+                decision, request = Decision(False, "deny", "empty-request", EMPTY_REQUEST_HELP), None
+            else:
+                decision, request = decide(payload, config)
         except Exception as err:  # a bug must deny, never allow
             decision, request = Decision(False, "deny", "internal-error", "the plugin failed to check this request: %s" % err), None
         log_decision(decision, request, payload, config)

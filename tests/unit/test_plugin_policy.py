@@ -239,3 +239,15 @@ def test_check_config_cli(tmp_path, capsys):
     assert plugin.main(["--check-config", str(bad)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert plugin.main(["--check-config", str(tmp_path / "missing.json")]) == 2
+
+
+def test_empty_authz_request_is_refused_with_why():
+    # The daemon resends an empty body when it retries after a plugin restart mid-request.
+    server = plugin.Plugin(DEFAULTS, None, "test")
+    answer = json.loads(server.authz_request(b""))
+    assert answer["Allow"] is False and "run the command again" in answer["Msg"]
+
+
+def test_only_post_requests_need_a_readable_path():
+    assert verdict(authz("GET", "/containers/%zz/json")).allow
+    assert not verdict(authz("POST", "/containers/%zz/create")).allow
