@@ -6,11 +6,18 @@ against that host's Docker, so the same cases are proven on every Docker version
 integration tests import CASES and run them against their own daemon.
 
     python3 bypass_probe.py --socket /var/run/docker.sock --image IMAGE
+    python3 bypass_probe.py --socket /var/run/docker.sock --image IMAGE --generated 150 --seed 1
 
-prints a JSON list, one object per case: the HTTP status, the daemon's message, and whether a
-container with the host user namespace was made (it must never be). Each case comes with a
-control: the same body with the host user namespace turned off, which the daemon must accept,
-so a refusal is the plugin's doing and not the daemon rejecting a malformed body.
+The first prints a JSON list, one object per case: the HTTP status, the daemon's message, and
+whether a container with the host user namespace was made (it must never be). Each case comes
+with a control: the same body with the host user namespace turned off, which the daemon must
+accept, so a refusal is the plugin's doing and not the daemon rejecting a malformed body.
+
+With --generated, it sends that many generated create bodies instead (random key spellings with
+Unicode folding, repeated keys and objects, nulls, top-level HostConfig fields, invalid UTF-8,
+trailing data), the same shapes as the differential test, and reports for each whether the
+plugin refused it and whether the daemon made a host-userns container: with the plugin
+enforcing, no body may get past it to such a container, on whatever Docker version runs.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import random
 import socket
 import sys
 import uuid
@@ -78,12 +86,70 @@ def probe(sock_path: str, image: str) -> list:
     return results
 
 
+FOLDS = {"s": ["s", "S", "\u017f"], "k": ["k", "K", "\u212a"]}
+USERNS_VALUES = ["host", "host", "host", "host", "", "private", "HOST", "host ", None]
+
+
+def spelled(rng, name: str) -> str:
+    return "".join(rng.choice(FOLDS.get(ch.lower(), [ch.lower(), ch.upper()])) for ch in name)
+
+
+def generated_body(rng, image: str) -> bytes:
+    """One create body in the shapes of tests/integration/test_differential.py."""
+    def js(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def host_config() -> str:
+        members = []
+        for _ in range(rng.randint(0, 3)):
+            if rng.random() < 0.75:
+                members.append("%s: %s" % (js(spelled(rng, "UsernsMode")), js(rng.choice(USERNS_VALUES))))
+            else:
+                members.append("%s: 0" % js(spelled(rng, "Memory")))
+        return "{%s}" % ", ".join(members)
+
+    members = ["%s: %s" % (js(spelled(rng, "Image")), js(image)), '"Cmd": ["true"]']
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choice(["hostconfig", "hostconfig", "hostconfig", "null", "toplevel", "toplevel", "label"])
+        if kind == "hostconfig":
+            members.append("%s: %s" % (js(spelled(rng, "HostConfig")), host_config()))
+        elif kind == "null":
+            members.append("%s: null" % js(spelled(rng, "HostConfig")))
+        elif kind == "toplevel":
+            members.append("%s: %s" % (js(spelled(rng, "UsernsMode")), js(rng.choice(USERNS_VALUES))))
+        else:
+            members.append('"Labels": {"k": "v"}')
+    rng.shuffle(members)
+    body = ("{%s}" % ", ".join(members)).encode("utf-8")
+    if rng.random() < 0.5:
+        body = body.replace(b'"k"', b'"\xff\xfek"', 1)
+    return body + rng.choice([b"", b"", b" ", b'\n{"HostConfig": {"UsernsMode": "host"}}', b" garbage"])
+
+
+def probe_generated(sock_path: str, image: str, count: int, seed: int) -> list:
+    rng = random.Random(seed)
+    results = []
+    for _ in range(count):
+        body = generated_body(rng, image)
+        outcome = try_create(sock_path, PATHS[0], body)
+        outcome["refused_by_plugin"] = outcome["status"] == 403 and "authorization denied by plugin" in outcome["message"]
+        outcome["body"] = body.decode("utf-8", errors="replace")[:300]
+        results.append(outcome)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default="/var/run/docker.sock")
     parser.add_argument("--image", required=True)
+    parser.add_argument("--generated", type=int, default=0, help="send this many generated bodies instead")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    json.dump(probe(args.socket, args.image), sys.stdout, indent=1)
+    if args.generated:
+        results = probe_generated(args.socket, args.image, args.generated, args.seed)
+    else:
+        results = probe(args.socket, args.image)
+    json.dump(results, sys.stdout, indent=1)
     print()
     return 0
 

@@ -291,3 +291,11 @@ def test_opt_in_rules_read_bodies_the_go_way(dockerd, configured):
     body = b'{"image": "%s", "hostconfig": {"priviLeged": true}}' % TEST_IMAGE.encode()
     status, answer = dockerd.api("POST", "/containers/create", body, {"Content-Type": "application/json"})
     assert status == DENIED and b"privileged" in answer
+
+
+def test_generated_bodies_never_get_a_host_userns_container(dockerd):
+    results = bypass_probe.probe_generated(dockerd.socket, TEST_IMAGE, 100, seed=7)
+    assert not [r for r in results if r["host_userns_created"]]
+    refused = sum(r["refused_by_plugin"] for r in results)
+    created = sum(r["status"] == 201 for r in results)
+    assert refused >= 15 and created >= 15, (refused, created)

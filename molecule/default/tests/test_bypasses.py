@@ -36,3 +36,22 @@ def test_every_control_is_accepted_by_the_daemon(probe_results):
     # the plugin's, not the daemon rejecting malformed JSON.
     for result in probe_results:
         assert result["control"]["status"] == 201, result
+
+
+@pytest.fixture(scope="module")
+def generated_results(host, probe_results, test_image):
+    # probe_results has copied the probe into the host already.
+    return json.loads(host.check_output("python3 %s --image %s --generated 150 --seed 7", REMOTE_PROBE, test_image))
+
+
+def test_no_generated_body_gets_a_host_userns_container(generated_results):
+    escaped = [r for r in generated_results if r["host_userns_created"]]
+    assert not escaped, escaped[:3]
+
+
+def test_generated_bodies_were_both_refused_and_created(generated_results):
+    # Guards the test above: the corpus must hold bodies the plugin refuses and bodies the
+    # daemon accepts, or it proves nothing.
+    refused = sum(r["refused_by_plugin"] for r in generated_results)
+    created = sum(r["status"] == 201 for r in generated_results)
+    assert refused >= 20 and created >= 20, (refused, created)
