@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, short_tempdir  # noqa: E402
+from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
 
@@ -80,13 +80,6 @@ def ping_latencies(client: KeepAliveClient, count: int) -> list:
     return latencies
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS for pid %d" % pid)
-
-
 def authz_requests():
     """A realistic mix: pings, list calls, allowed and refused creates, a plugin install."""
     def payload(method, uri, body=None):
@@ -118,7 +111,7 @@ def memory_figures(plugin: PluginProcess) -> dict:
             if sent % 1000 == 0:  # the daemon also opens fresh connections now and then
                 client.close()
                 client = KeepAliveClient(str(plugin.socket))
-        figures[checkpoint] = rss_kib(plugin.proc.pid) / 1024
+        figures[checkpoint] = rss_mb(plugin.proc.pid)
     client.close()
     return figures
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from harness import PluginProcess, PrivateDockerd, UnixHTTPConnection, remove_tree, short_tempdir  # noqa: E402
+from harness import PluginProcess, PrivateDockerd, UnixHTTPConnection, remove_tree, rss_mb, short_tempdir  # noqa: E402
 
 REFUSED_CREATE = json.dumps({"Image": "due-load-no-such-image:never", "Cmd": ["true"],
                              "HostConfig": {"UsernsMode": "host", "NetworkMode": "none"}}).encode()
@@ -90,13 +90,6 @@ def run_load(daemon: PrivateDockerd, target_id: str, with_plugin: bool, clients:
         "p50_ms": percentile(latencies, 0.50) * 1e3,
         "p99_ms": percentile(latencies, 0.99) * 1e3,
     }
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS for pid %d" % pid)
 
 
 def prepare(daemon: PrivateDockerd) -> str:

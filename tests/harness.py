@@ -201,6 +201,14 @@ class PrivateDockerd:
             self.log.close()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MiB."""
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
 def short_tempdir(prefix: str) -> Path:
     """A short private directory: dockerd's unix sockets must fit in 108 bytes."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
