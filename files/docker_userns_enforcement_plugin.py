@@ -458,13 +458,19 @@ UNSEEN_BODY_HELP = (
 )
 
 
+# The daemon ignores a start body of at most this many bytes ("a non-nil JSON object is at
+# least 7 characters").
+IGNORED_START_BODY_BYTES = 7
+
+
 def _legacy_start_carries_body(request: Request) -> bool:
-    """Before API 1.24 the daemon applies a HostConfig sent with start (when longer than 7
-    bytes, or chunked). Without a visible body, only a Content-Length of at most 7 is safe."""
+    """Before API 1.24 the daemon applies a HostConfig sent with start (when longer than
+    IGNORED_START_BODY_BYTES, or chunked). Without a visible body, only a Content-Length that
+    short is safe."""
     if request.body:
-        return len(request.body) > 7
+        return len(request.body) > IGNORED_START_BODY_BYTES
     length = request.headers.get("content-length", "")
-    return not (length.isdigit() and int(length) <= 7)
+    return not (length.isdigit() and int(length) <= IGNORED_START_BODY_BYTES)
 
 
 def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -656,7 +662,7 @@ def _host_config(request: Request, kind: str) -> Optional[Dict[str, Any]]:
     """The HostConfig a container request body carries, or None when it carries none."""
     if kind == CONTAINER_CREATE and request.body:
         return effective_host_config(request.body)
-    if kind == CONTAINER_START and request.body and len(request.body) > 7:  # shorter is ignored
+    if kind == CONTAINER_START and request.body and len(request.body) > IGNORED_START_BODY_BYTES:
         return effective_host_config(request.body)
     return None
 
