@@ -1,7 +1,7 @@
 """The role across a fleet of real Docker hosts: a failed rolling run, the audit, plugin kills, upgrades.
 
 Six fresh Debian 12 hosts (systemd, Docker 20.10) on the private outer dockerd. The tests share
-them and run in file order: the failed rollout, then the same rollout repaired, then the audit, the
+them and run in file order: a flag on Docker's command line stopping the role, the failed rollout, then the same rollout repaired, then the audit, the
 SIGKILLs and the in-place upgrade on the converged hosts. Behaviour only: no timing is asserted
 (bench/ prints the figures).
 """
@@ -50,6 +50,12 @@ def fleet(workdir):
     hosts.remove()
 
 
+def restart_docker(fleet: Fleet, host: str) -> None:
+    # docker.service allows 3 starts a minute; the host has just booted and been seeded.
+    fleet.run(host, "systemctl", "reset-failed", "docker.service")
+    fleet.run(host, "systemctl", "restart", "docker.service")
+
+
 def refuses_host_userns(fleet: Fleet, host: str) -> bool:
     result = fleet.run(host, "docker", "create", "--userns=host", "--network=none", "--pull=never",
                        "docker-userns-selftest-does-not-exist:never", "true", check=False)
@@ -74,6 +80,27 @@ def converged(fleet, failed_rollout, workdir):
                        log=workdir / "repaired-rollout.log")
     assert run.rc == 0, run.output[-3000:]
     return fleet
+
+
+def test_a_flag_on_dockers_command_line_stops_the_role_before_any_change(fleet, workdir):
+    """DOCKER_OPTS in /etc/default/docker reaches only the running daemon's command line (the unit's
+    ExecStart shows "$DOCKER_OPTS"): the preflight must still see the flag that daemon.json would repeat."""
+    host = fleet.names[5]
+    original = fleet.read_file(host, "/etc/default/docker")
+    fleet.write_file(host, "/etc/default/docker", 'DOCKER_OPTS="--log-level=info"\n')
+    restart_docker(fleet, host)
+    try:
+        inventory = fleet.inventory(hosts=[host], host_vars={host: {"docker_userns_daemon_settings": """'{"log-level": "warn"}'"""}},
+                                    filename="flag-conflict.ini")
+        run = run_playbook("playbooks/site.yml", inventory, log=workdir / "flag-conflict.log")
+        assert run.rc != 0 and run.recap()[host]["failed"] == 1, run.output[-3000:]
+        assert "Docker is started with --log-level" in run.output, run.output[-3000:]
+        assert fleet.read_file(host, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
+        assert fleet.read_file(host, PLUGIN_PATH) is None
+    finally:
+        fleet.write_file(host, "/etc/default/docker", original or "")
+        restart_docker(fleet, host)
+    assert fleet.docker_answers(host)
 
 
 def test_failed_host_stops_the_rollout_and_keeps_its_previous_docker(fleet, failed_rollout):

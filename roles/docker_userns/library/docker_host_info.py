@@ -1,0 +1,1 @@
+../../../library/docker_host_info.py

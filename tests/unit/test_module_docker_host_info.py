@@ -1,0 +1,58 @@
+"""Unit tests of library/docker_host_info.py: the parsers, and main() on this machine's own files.
+
+main() against a real daemon (running, and not running) is in tests/integration/test_host_info_module.py;
+against real systemd and a Docker started with a conflicting flag, in tests/fleet/test_fleet.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from conftest_modules import load_module
+
+mod = load_module("docker_host_info")
+
+
+def test_flag_names_drop_values_and_keep_short_flags():
+    words = ["/usr/bin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock", "--userns-remap=default"]
+    assert mod.flag_names(words) == ["--containerd", "--userns-remap", "-H"]
+
+
+def test_flag_names_ignore_lone_dashes_and_empty_words():
+    assert mod.flag_names(["-", "--", "", "dockerd"]) == []
+
+
+def test_systemctl_show_splits_on_the_first_equals_sign():
+    text = ("MainPID=812\nExecStart={ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// "
+            "--authorization-plugin=x ; ignore_errors=no }\n")
+    properties = mod.parse_systemctl_show(text)
+    assert properties["MainPID"] == "812"
+    assert "--authorization-plugin=x" in properties["ExecStart"].split()
+
+
+def test_docker_info_reads_security_options_and_containers():
+    text = json.dumps({"SecurityOptions": ["name=seccomp,profile=default", "name=userns"], "Containers": 3})
+    assert mod.parse_docker_info(text) == (["name=seccomp,profile=default", "name=userns"], 3)
+
+
+def test_docker_info_without_security_options_is_an_empty_list():
+    assert mod.parse_docker_info('{"SecurityOptions": null, "Containers": 0}') == ([], 0)
+
+
+def test_docker_info_that_is_not_json_raises():
+    with pytest.raises(ValueError):
+        mod.parse_docker_info("Cannot connect to the Docker daemon")
+
+
+@pytest.mark.parametrize("user, uid", [("root", 0), ("nobody:nogroup", 65534), ("no-such-user-for-this-test", None)])
+def test_lookup_uid_uses_the_user_part(user, uid):
+    assert mod.lookup_uid(user) == uid
+
+
+def test_max_user_namespaces_is_the_kernel_value():
+    with open("/proc/sys/user/max_user_namespaces") as handle:
+        assert mod.read_max_user_namespaces() == int(handle.read())
