@@ -30,7 +30,7 @@ options:
     type: path
     default: /usr/bin/python3
   count_objects:
-    description: Count the containers and images Docker shows (C(docker ps --all), C(docker images --all)).
+    description: Count the containers (from C(docker info)) and the images (C(docker images --all)) Docker shows.
     type: bool
     default: true
 attributes:
