@@ -42,18 +42,12 @@ def fleet(workdir):
 
     def seed(host):
         hosts.write_file(host, "/etc/docker/daemon.json", PREVIOUS_DAEMON_JSON)
-        hosts.run(host, "systemctl", "restart", "docker.service")
+        hosts.restart_docker(host)
 
     with ThreadPoolExecutor(len(hosts.names)) as pool:
         list(pool.map(seed, hosts.names))
     yield hosts
     hosts.remove()
-
-
-def restart_docker(fleet: Fleet, host: str) -> None:
-    # docker.service allows 3 starts a minute; the host has just booted and been seeded.
-    fleet.run(host, "systemctl", "reset-failed", "docker.service")
-    fleet.run(host, "systemctl", "restart", "docker.service")
 
 
 def refuses_host_userns(fleet: Fleet, host: str) -> bool:
@@ -88,7 +82,7 @@ def test_a_flag_on_dockers_command_line_stops_the_role_before_any_change(fleet, 
     host = fleet.names[5]
     original = fleet.read_file(host, "/etc/default/docker")
     fleet.write_file(host, "/etc/default/docker", 'DOCKER_OPTS="--log-level=info"\n')
-    restart_docker(fleet, host)
+    fleet.restart_docker(host)
     try:
         inventory = fleet.inventory(hosts=[host], host_vars={host: {"docker_userns_daemon_settings": """'{"log-level": "warn"}'"""}},
                                     filename="flag-conflict.ini")
@@ -99,7 +93,7 @@ def test_a_flag_on_dockers_command_line_stops_the_role_before_any_change(fleet, 
         assert fleet.read_file(host, PLUGIN_PATH) is None
     finally:
         fleet.write_file(host, "/etc/default/docker", original or "")
-        restart_docker(fleet, host)
+        fleet.restart_docker(host)
     assert fleet.docker_answers(host)
 
 
