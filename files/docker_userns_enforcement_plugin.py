@@ -26,7 +26,6 @@ import base64
 import binascii
 import collections
 import errno
-import http.client
 import json
 import os
 import posixpath
@@ -40,7 +39,6 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
-from urllib.parse import quote
 
 VERSION = "1.1.0"
 DEFAULT_NAME = "deny-userns-mode-host"
@@ -1161,52 +1159,106 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
 
 LOOKUP_TIMEOUT = 10.0
 MAX_LOOKUP_BYTES = 16 * 1024 * 1024
-CACHE_SIZE = 4096
+CACHE_SIZE = 1024
 USER_AGENT = "docker-userns-enforcement-plugin/%s (container lookup)" % VERSION
 _HEX = re.compile(r"[0-9a-f]+")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("docker", timeout=timeout)
-        self.unix_path = path
+def quote(text: str) -> str:
+    """Percent-encode everything but unreserved characters (a "/" in a link name included)."""
+    return "".join(chr(b) if b in _UNRESERVED else "%%%02X" % b for b in text.encode("utf-8", errors="replace"))
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+class _Broken(Exception):
+    """The daemon's answer was cut short or is not HTTP."""
+
+
+def read_response(reader: Any) -> Tuple[int, bytes, bool]:
+    """(status, body, connection closes) of one HTTP/1.1 response; chunked or not, bounded."""
+    status_line = reader.readline(MAX_HEADER_BYTES)
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise _Broken("no HTTP status line" if status_line else "the connection closed")
+    status, length, chunked, close = int(parts[1]), None, False, parts[0] == b"HTTP/1.0"
+    while True:
+        line = reader.readline(MAX_HEADER_BYTES)
+        if not line.endswith(b"\n"):
+            raise _Broken("headers cut short")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = value.endswith(b"chunked")
+        elif name == b"connection":
+            close = value == b"close"
+    if chunked:
+        chunks, size = [], 0
+        while True:
+            line = reader.readline(1024)
+            try:
+                chunk_size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _Broken("a malformed chunk") from None
+            if chunk_size == 0:
+                while reader.readline(MAX_HEADER_BYTES) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            size += chunk_size
+            if size > MAX_LOOKUP_BYTES:
+                raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+            chunks.append(reader.read(chunk_size))
+            reader.readline(2)
+        return status, b"".join(chunks), close
+    if length is None:
+        body = reader.read(MAX_LOOKUP_BYTES + 1)  # until the daemon closes
+        close = True
+    elif length > MAX_LOOKUP_BYTES:
+        raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+    else:
+        body = reader.read(length)
+        if len(body) < length:
+            raise _Broken("the body was cut short")
+    if len(body) > MAX_LOOKUP_BYTES:
+        raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+    return status, body, close
 
 
 class DockerAPI:
     """A small blocking client of the daemon's API over its Unix socket, one keep-alive
-    connection per thread (lookups run on the transport's worker threads)."""
+    connection per thread (lookups run on the transport's worker threads). The standard
+    library's http.client would do, but imports the email package: 6 MB more resident."""
 
     def __init__(self, socket_path: str, timeout: float = LOOKUP_TIMEOUT):
         self.socket_path = socket_path
         self.timeout = timeout
         self.local = threading.local()
 
+    def _connect(self) -> Tuple[socket.socket, Any]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        return sock, sock.makefile("rb")
+
     def get(self, path: str) -> Tuple[int, Any]:
         """(status, decoded JSON or None); raise LookupFailed when the daemon cannot be asked."""
+        request = b"GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: %s\r\n\r\n" % (path.encode("ascii"), USER_AGENT.encode())
         for attempt in (1, 2):
-            conn = getattr(self.local, "conn", None)
-            reused = conn is not None
-            if conn is None:
-                conn = self.local.conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+            connection = getattr(self.local, "connection", None)
+            reused = connection is not None
             try:
-                conn.request("GET", path, headers={"User-Agent": USER_AGENT})
-                response = conn.getresponse()
-                data = response.read(MAX_LOOKUP_BYTES + 1)
-                if len(data) > MAX_LOOKUP_BYTES or not response.isclosed() and response.length:
-                    raise LookupFailed("the daemon's answer to GET %s is larger than %d bytes" % (path[:200], MAX_LOOKUP_BYTES))
-                if response.will_close:
-                    self._drop()
-            except (OSError, http.client.HTTPException) as err:
+                if connection is None:
+                    connection = self.local.connection = self._connect()
+                connection[0].sendall(request)
+                status, data, close = read_response(connection[1])
+            except (OSError, _Broken) as err:
                 self._drop()
                 if reused and attempt == 1:
                     continue  # the daemon closed a kept-alive connection: a GET can be sent again
@@ -1215,23 +1267,26 @@ class DockerAPI:
             except LookupFailed:
                 self._drop()
                 raise
-            if response.status == 404:
+            if close:
+                self._drop()
+            if status == 404:
                 return 404, None
             try:
                 value = json.loads(data)
             except ValueError:
                 value = None
-            if response.status != 200 or value is None:
+            if status != 200 or value is None:
                 message = value.get("message", "") if isinstance(value, dict) else data[:200].decode("utf-8", "replace")
-                raise LookupFailed("the Docker daemon answered GET %s with %d: %s" % (path[:200], response.status, str(message)[:300]))
+                raise LookupFailed("the Docker daemon answered GET %s with %d: %s" % (path[:200], status, str(message)[:300]))
             return 200, value
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:
-        conn = getattr(self.local, "conn", None)
-        self.local.conn = None
-        if conn is not None:
-            conn.close()
+        connection = getattr(self.local, "connection", None)
+        self.local.connection = None
+        if connection is not None:
+            connection[1].close()
+            connection[0].close()
 
 
 class DaemonLookup(ContainerLookup):
@@ -1275,7 +1330,7 @@ class DaemonLookup(ContainerLookup):
             if cached is not None:
                 return cached
         self.lookups += 1
-        status, data = self.api.get("/containers/%s/json" % quote(ref, safe=""))
+        status, data = self.api.get("/containers/%s/json" % quote(ref))
         if status == 404:
             return None
         container = container_from_inspect(data)
@@ -1289,7 +1344,7 @@ class DaemonLookup(ContainerLookup):
         with it would take the reference over once the name is gone."""
         if ref == container.id or container.id.startswith(ref) or not _HEX.fullmatch(ref):
             return
-        filters = quote(json.dumps({"id": [ref]}), safe="")
+        filters = quote(json.dumps({"id": [ref]}))
         _status, listed = self.api.get("/containers/json?all=1&filters=%s" % filters)
         others = [c.get("Id", "") for c in listed or [] if isinstance(c, dict) and str(c.get("Id", "")).startswith(ref) and c.get("Id") != container.id]
         if others:
@@ -1300,7 +1355,7 @@ class DaemonLookup(ContainerLookup):
         if cached is not None:
             return cached
         self.lookups += 1
-        status, data = self.api.get("/exec/%s/json" % quote(exec_id, safe=""))
+        status, data = self.api.get("/exec/%s/json" % quote(exec_id))
         if status == 404:
             return None
         container_id = data.get("ContainerID") if isinstance(data, dict) else None
@@ -1316,7 +1371,7 @@ class DaemonLookup(ContainerLookup):
         if cached is not None:
             return cached
         self.lookups += 1
-        status, data = self.api.get("/volumes/%s" % quote(name, safe=""))
+        status, data = self.api.get("/volumes/%s" % quote(name))
         if status == 404:
             return None
         if not isinstance(data, dict):
