@@ -1522,7 +1522,7 @@ def parse_head(head: bytes) -> Tuple[str, str, int, bool]:
 
 
 class Connection:
-    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "deadline")
+    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "closing", "deadline")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -1530,7 +1530,8 @@ class Connection:
         self.buffer = b""
         self.out = b""
         self.waiting = False  # a decision for this connection is with a worker thread
-        self.close_after = False
+        self.close_after = False  # the next answer says Connection: close
+        self.closing = False  # the answer being sent said Connection: close
         self.deadline = 0.0  # when a started request must be complete; 0: none started
 
 
@@ -1694,8 +1695,9 @@ class Server:
 
     def _answer(self, conn: Connection, method: str, target: str, body: bytes) -> None:
         path = target.split("?", 1)[0]
+        keep_alive = not (conn.close_after or self.draining)
         if method != "POST":
-            self._send(conn, _response(404, b'{"Err":"use POST"}', conn.close_after or self.draining))
+            self._reply(conn, 404, b'{"Err":"use POST"}')
             return
         if path == "/AuthZPlugin.AuthZReq":
             self.stats["requests"] += 1
@@ -1704,21 +1706,24 @@ class Server:
             except LookupDeferred:
                 self._defer(conn, body)
                 return
-            if answer is ALLOW_ANSWER and not (conn.close_after or self.draining):
+            if answer is ALLOW_ANSWER and keep_alive:
                 self._send(conn, _ALLOW_RESPONSE)
                 return
-            status = 200
-        elif path == "/AuthZPlugin.AuthZRes" and not (conn.close_after or self.draining):
+            self._reply(conn, 200, answer)
+        elif path == "/AuthZPlugin.AuthZRes" and keep_alive:
             self._send(conn, _ALLOW_RESPONSE)
-            return
         else:
-            status, answer = self.plugin.handle(path, body)
-        self._send(conn, _response(status, answer, conn.close_after or self.draining))
+            self._reply(conn, *self.plugin.handle(path, body))
+
+    def _reply(self, conn: Connection, status: int, body: bytes) -> None:
+        """Send an answer that says Connection: close when the connection is to be closed."""
+        conn.closing = conn.close_after or self.draining
+        self._send(conn, _response(status, body, conn.closing))
 
     def _defer(self, conn: Connection, body: bytes) -> None:
         if self.pending >= MAX_PENDING_LOOKUPS:
             message = {"Allow": False, "Msg": "the plugin has too many requests waiting for container lookups; try again", "Err": ""}
-            self._send(conn, _response(200, json.dumps(message).encode(), conn.close_after or self.draining))
+            self._reply(conn, 200, json.dumps(message).encode())
             return
         if not self.workers:
             for number in range(LOOKUP_WORKERS):
@@ -1755,7 +1760,7 @@ class Server:
             if conn.fd not in self.connections or self.connections[conn.fd] is not conn:
                 continue  # the daemon closed the connection meanwhile
             conn.waiting = False
-            self._send(conn, _response(200, answer, conn.close_after or self.draining))
+            self._reply(conn, 200, answer)
             self._process(conn)
         if self.draining and not self.pending:
             self._set_accepting(False)
@@ -1774,7 +1779,7 @@ class Server:
         if sent < len(data):
             conn.out = data[sent:]
             self.epoll.modify(conn.fd, select.EPOLLIN | select.EPOLLOUT)
-        elif conn.close_after or self.draining:
+        elif conn.closing:
             self._close(conn)
 
     def _flush(self, conn: Connection) -> None:
@@ -1786,17 +1791,21 @@ class Server:
             self._close(conn)
             return
         conn.out = conn.out[sent:]
-        if not conn.out:
-            if conn.close_after or self.draining:
-                self._close(conn)
-            else:
-                self.epoll.modify(conn.fd, select.EPOLLIN)
+        if conn.out:
+            return
+        if conn.closing:
+            self._close(conn)
+        elif self.draining:
+            self._close_idle(conn)  # it announced keep-alive: the client may already be sending
+        else:
+            self.epoll.modify(conn.fd, select.EPOLLIN)
 
     def _refuse(self, conn: Connection, err: Exception) -> None:
         message = {"Allow": False, "Msg": "the authorization plugin could not read the request: %s" % err, "Err": str(err)}
         conn.close_after = True
         conn.buffer = b""
-        self._send(conn, _response(400, json.dumps(message).encode(), close=True))
+        conn.deadline = 0.0
+        self._reply(conn, 400, json.dumps(message).encode())
 
     def _expire_stalled(self) -> None:
         now = time.monotonic()
@@ -1816,22 +1825,30 @@ class Server:
     def _start_drain(self) -> None:
         """Stop taking connections once no lookup waits for a nested request on a new one;
         answer what was asked with Connection: close; close idle connections so that no request
-        the daemon sends can be lost: after shutdown(SHUT_RD) its next write fails at once
-        (EPIPE, nothing written, so Go's HTTP client resends it on a new connection, which the
-        next plugin process takes), and a request already queued is still read and answered."""
+        the daemon sends is lost (see _close_idle)."""
         self.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
         if not self.pending:
             self._set_accepting(False)
         for conn in list(self.connections.values()):
-            conn.close_after = True
-            if conn.buffer or conn.out or conn.waiting:
-                continue  # answered, then closed
-            try:
-                conn.sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                self._close(conn)
+            if conn.out:
+                continue  # _flush closes it once the answer is out
+            if conn.buffer or conn.waiting:
+                conn.close_after = True  # its answer says Connection: close
                 continue
-            self._read(conn)  # a request queued before the shutdown, or end of stream
+            self._close_idle(conn)
+
+    def _close_idle(self, conn: Connection) -> None:
+        """Close a kept-alive connection the daemon may be writing a request into right now.
+        After shutdown(SHUT_RD) the daemon's next write fails at once (EPIPE, nothing written, so
+        Go's HTTP client sends the request again on a new connection, which the next plugin
+        process takes); a request that was already queued is still read and answered."""
+        conn.close_after = True
+        try:
+            conn.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            self._close(conn)
+            return
+        self._read(conn)  # a queued request, or the end of the stream
 
 
 def activated_socket(env: Dict[str, str], pid: int) -> Optional[socket.socket]:
