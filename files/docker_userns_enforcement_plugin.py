@@ -608,13 +608,16 @@ def container_from_inspect(data: Any) -> Container:
         if isinstance(mount, dict):
             mounts.append(tuple(_text(mount.get(key)) for key in ("Type", "Name", "Source", "Destination", "Driver")))
     # HostConfig as well: a bind the daemon did not list is still a bind (fail closed).
+    listed = {(kind, source, destination) for kind, _name, source, destination, _driver in mounts}
     for bind in host.get("Binds") or []:
-        source = _text(bind).split(":", 1)[0]
-        if source.startswith("/"):
-            mounts.append(("bind", "", source, _text(bind).split(":")[1] if ":" in _text(bind) else "", ""))
+        parts = _text(bind).split(":")
+        if parts[0].startswith("/") and ("bind", parts[0], parts[1] if len(parts) > 1 else "") not in listed:
+            mounts.append(("bind", "", parts[0], parts[1] if len(parts) > 1 else "", ""))
     for mount in host.get("Mounts") or []:
         if isinstance(mount, dict) and _text(mount.get("Type")) == "bind":
-            mounts.append(("bind", "", _text(mount.get("Source")), _text(mount.get("Target")), ""))
+            entry = ("bind", _text(mount.get("Source")), _text(mount.get("Target")))
+            if entry not in listed:
+                mounts.append(("bind", "", entry[1], entry[2], ""))
     return Container(
         id=data["Id"],
         name=_text(data.get("Name")).lstrip("/"),
@@ -662,8 +665,8 @@ def volume_host_path(volume: Volume) -> Optional[str]:
 def host_backed_mounts(container: Container, lookup: ContainerLookup) -> List[str]:
     """The container's mounts that show host files (binds, volumes that bind or mount a host
     path, volumes of other drivers, types the plugin does not know), described for a message."""
-    found = []
-    for kind, name, source, destination, driver in container.mounts:
+    found: List[str] = []
+    for kind, name, source, destination, driver in dict.fromkeys(container.mounts):  # listed twice: binds
         where = " at %s" % destination if destination else ""
         if kind == "bind":
             found.append("bind mount of %s%s" % (source, where))
