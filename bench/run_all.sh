@@ -3,19 +3,20 @@
 #
 #   1. set-up shared with `make test`: tools/setup.sh (packages, venv), tools/outer-dockerd.sh
 #      (private engine for the Debian hosts), tools/build-host-image.sh bookworm (built once)
-#   2. bench/authz_overhead.py  plugin overhead over a Go floor plugin, plugin memory  (~25 s)
-#   3. bench/load.py            8 clients x 60 s, with and without the plugin          (~2.5 min)
+#   2. bench/authz_overhead.py  plugin overhead over a Go floor plugin, plugin memory  (~15 s)
+#   3. bench/saturation.py      8 clients saturating dockerd with no plugin, the Go floor
+#                               plugin and this plugin: ping, mix, docker exec; CPU per decision (~4 min)
 #   4. bench/fleet_scale.py     site.yml on 1 host, on 6 hosts, no-change run, audit    (~3 min)
-#   5. bench/resilience.py      plugin SIGKILLed under load, upgraded in place under load (~1.5 min)
+#   5. bench/resilience.py      plugin SIGKILLed, restarted and upgraded under load      (~1.5 min)
 #
 # Each script's output is kept in bench/results/NAME.txt (not committed). Choose some with
-# BENCHMARKS="load fleet_scale". The exit status is non-zero if any benchmark failed.
+# BENCHMARKS="saturation fleet_scale". The exit status is non-zero if any benchmark failed.
 set -uo pipefail
 . "$(dirname "$0")/../tools/lib.sh"
 require_root
 cd "$PROJECT_ROOT"
 
-BENCHMARKS="${BENCHMARKS:-authz_overhead load fleet_scale resilience}"
+BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience}"
 RESULTS="$PROJECT_ROOT/bench/results"
 FAILED=()
 
