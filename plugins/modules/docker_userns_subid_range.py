@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: subid_range
+module: docker_userns_subid_range
 short_description: Ensure a user has a subordinate id range in /etc/subuid or /etc/subgid
 description:
   - Manages the C(name:start:count) lines of one subordinate id file (C(/etc/subuid) or C(/etc/subgid)).
@@ -54,12 +54,12 @@ author:
 
 EXAMPLES = r"""
 - name: Ensure dockremap has 65536 subordinate uids
-  subid_range:
+  docker_userns_subid_range:
     path: /etc/subuid
     name: dockremap
 
 - name: Ensure dockremap has no subordinate gids any more
-  subid_range:
+  docker_userns_subid_range:
     path: /etc/subgid
     name: dockremap
     state: absent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: docker_daemon_json
+module: docker_userns_daemon_json
 short_description: Merge user namespace remapping and an authorization plugin into Docker's daemon.json
 description:
   - Reads an existing C(daemon.json), changes only the keys it manages and writes it back.
@@ -63,7 +63,7 @@ author:
 
 EXAMPLES = r"""
 - name: Ensure Docker remaps container root and consults the enforcement plugin
-  docker_daemon_json:
+  docker_userns_daemon_json:
     userns_remap: dockremap
     authorization_plugin: deny-userns-mode-host
     settings:
@@ -72,7 +72,7 @@ EXAMPLES = r"""
     backup: true
 
 - name: Ensure Docker no longer consults the enforcement plugin and no longer remaps
-  docker_daemon_json:
+  docker_userns_daemon_json:
     state: absent
     authorization_plugin: deny-userns-mode-host
     remove_userns_remap: true
