@@ -19,12 +19,17 @@ require_root
 SUITE="${1:-}"
 FORCE="${2:-}"
 DEBOOTSTRAP_SCRIPT=""
+APT_PACKAGES=""
 case "$SUITE" in
     bookworm) EXTRA_PACKAGES="" ;;
     # In Debian 13 the docker client is its own package. git and ansible-core
-    # (2.19 in Debian 13) let the collection scenario run ansible-pull inside
-    # the host, which has no network.
-    trixie) EXTRA_PACKAGES=",docker-cli,git,ansible-core" ;;
+    # (2.19 in Debian 13; apt-get in the new root, debootstrap cannot configure
+    # its dependencies) let the collection scenario run ansible-pull inside the
+    # host, which has no network.
+    trixie)
+        EXTRA_PACKAGES=",docker-cli"
+        APT_PACKAGES="git ansible-core"
+        ;;
     # This debootstrap has no forky script: forky is bootstrapped like sid.
     forky)
         EXTRA_PACKAGES=",docker-cli,docker-buildx,docker-compose"
@@ -59,6 +64,14 @@ log "Building $IMAGE: debootstrap $SUITE from $MIRROR (about a minute)"
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" ${DEBOOTSTRAP_SCRIPT:+"$DEBOOTSTRAP_SCRIPT"} \
     > "$DEV_CACHE/build/debootstrap-$SUITE.log" 2>&1 \
     || { tail -n 30 "$DEV_CACHE/build/debootstrap-$SUITE.log" >&2; die "debootstrap $SUITE failed; see $DEV_CACHE/build/debootstrap-$SUITE.log"; }
+
+if [ -n "$APT_PACKAGES" ]; then
+    log "Installing $APT_PACKAGES into the $SUITE root"
+    { chroot "$ROOTFS" apt-get update -q \
+        && DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get install -y -q --no-install-recommends $APT_PACKAGES; } \
+        > "$DEV_CACHE/build/apt-$SUITE.log" 2>&1 \
+        || { tail -n 30 "$DEV_CACHE/build/apt-$SUITE.log" >&2; die "apt-get install in the $SUITE root failed; see $DEV_CACHE/build/apt-$SUITE.log"; }
+fi
 
 # Test-host set-up only (never part of the role): Docker masks /proc paths and
 # makes /proc/sys read-only in every container. The nested dockerd under

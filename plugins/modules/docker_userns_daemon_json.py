@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026 docker-userns-enforcement project
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: merge the keys this project manages into Docker's daemon.json."""
 
 from __future__ import annotations
@@ -54,11 +56,14 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 author:
-  - docker-userns-enforcement project
+  # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
+  - docker-userns-enforcement project !UNKNOWN
 """
 
 EXAMPLES = r"""

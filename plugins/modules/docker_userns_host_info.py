@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026 docker-userns-enforcement project
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: read, in one call, what the docker_userns role checks on a Docker host before it changes it."""
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 author:
-  - docker-userns-enforcement project
+  # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
+  - docker-userns-enforcement project !UNKNOWN
 """
 
 EXAMPLES = r"""
