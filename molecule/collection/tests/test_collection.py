@@ -30,14 +30,16 @@ def test_daemon_json_kept_the_foreign_keys(host):
 
 
 def test_baseline_ran_its_own_role_and_passed_variables_to_the_collections_role(host, test_image):
+    result = docker_run(host, "--privileged", test_image, "true")
+    refused = "privileged containers are not allowed" in result.stderr
     if not is_group(host, "debian12"):
-        # The ansible-pull host runs site.yml with the defaults: --privileged is allowed there.
-        assert docker_run(host, "--privileged", test_image, "true").rc == 0
+        # The ansible-pull host runs site.yml with the defaults: the plugin lets --privileged through
+        # (whether the nested Docker can then run it is another matter).
+        assert not refused, result.stderr
         return
     assert host.file("/etc/issue.net").content_string.startswith("Authorised use only.")
     # docker_userns_deny_privileged: true, given in the baseline, reached the plugin's config.
-    result = docker_run(host, "--privileged", test_image, "true")
-    assert result.rc != 0 and "privileged" in result.stderr, result.stdout + result.stderr
+    assert result.rc != 0 and refused, result.stdout + result.stderr
 
 
 def test_ansible_pull_applied_site_yml_from_the_clone(host):
