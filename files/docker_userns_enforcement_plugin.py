@@ -2,17 +2,21 @@
 """Docker authorization plugin that keeps every container inside the user-namespace remapping.
 
 The Docker daemon consults this plugin on every API request (AuthZPlugin.AuthZReq). It refuses
-host user namespaces (`docker run --userns=host`) however the request spells them, refuses
-managed Docker plugins (they run as real root outside the remapping) unless allowlisted, and
-fails closed when it cannot see or parse a request that could carry such settings.
+host user namespaces (`docker run --userns=host`) however the request spells them, refuses to
+run code in, attach to or start again containers that are already outside the remapping, refuses
+the daemon's own file copies (`docker cp`) through host-backed mounts, refuses managed Docker
+plugins (they run as real root outside the remapping) unless allowlisted, and fails closed when
+it cannot see, parse or check a request that could matter.
 
 One file, Python 3.8+ standard library only: it is copied onto hosts as it is.
 
     python3 docker_userns_enforcement_plugin.py --socket PATH [--config FILE]
     python3 docker_userns_enforcement_plugin.py --check-config FILE
 
-Sections, in the order a request travels: config, decode, classify, rules, verdict, transport,
-main. Everything above the transport is pure and testable without sockets.
+Sections, in the order a request travels: config, decode, classify, containers (what an existing
+container is), rules, verdict, audit log, lookups (asking the daemon), transport, main.
+Everything above the lookups is pure and testable without sockets: the policy receives the
+container lookup as a parameter.
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import collections
+import errno
+import http.client
 import json
 import os
 import posixpath
+import queue
 import re
+import select
 import signal
 import socket
 import stat
@@ -31,8 +40,9 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from urllib.parse import quote
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 DEFAULT_NAME = "deny-userns-mode-host"
 DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
 
@@ -48,6 +58,8 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "log_allowed": False,
     "allowed_plugins": [],
     "exempt_users": [],
+    "docker_socket": "/var/run/docker.sock",
+    "allow_copy_through_host_mounts": False,
     "deny_privileged": False,
     "deny_host_namespaces": [],
     "deny_cap_add": [],
@@ -77,9 +89,11 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     config.update(raw)
     if config["mode"] not in ("enforce", "audit"):
         raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
-    for key in ("log_allowed", "deny_privileged", "deny_devices"):
+    for key in ("log_allowed", "allow_copy_through_host_mounts", "deny_privileged", "deny_devices"):
         if not isinstance(config[key], bool):
             raise ConfigError("%s must be true or false" % key)
+    if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
+        raise ConfigError("docker_socket must be the absolute path of the daemon's Unix socket")
     for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts"):
         config[key] = _string_list(config[key], key)
     bad_ns = [n for n in config["deny_host_namespaces"] if n not in HOST_NAMESPACES]
@@ -287,6 +301,8 @@ SERVICE_SPEC = Schema([
     Field("TaskTemplate", "struct", Schema([Field("Runtime", "string"), Field("PluginSpec", "ptr", Schema([]))])),
 ])
 
+CHECKPOINT_CREATE_OPTIONS = Schema([Field("CheckpointDir", "string")])
+
 
 def effective_host_config(body: bytes) -> Dict[str, Any]:
     """The HostConfig the daemon will apply for a create (or legacy start) body."""
@@ -302,6 +318,14 @@ def effective_host_config(body: bytes) -> Dict[str, Any]:
     return wrapper
 
 
+def decode_body(schema: Schema, body: bytes, what: str) -> Dict[str, Any]:
+    """Decode a body into the fields of schema; raise Undecodable."""
+    try:
+        return go_decode_struct(schema, parse_go_json(body), {})
+    except TypeMismatch as err:
+        raise Undecodable("the %s does not match the Docker API types: %s" % (what, err)) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # Classify: what the daemon will route a request to, from its method and raw RequestURI.
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +333,7 @@ def effective_host_config(body: bytes) -> Dict[str, Any]:
 
 class Request(NamedTuple):
     user: str
-    method: str
+    method: str  # upper-cased
     uri: str
     path: str  # percent-decoded, cleaned, without the /vX.Y prefix
     version: Optional[str]
@@ -390,49 +414,281 @@ def version_less(version: Optional[str], other: str) -> bool:
 
 # Route kinds that matter; everything else is "other".
 CONTAINER_CREATE = "container-create"
-CONTAINER_START = "container-start"
+CONTAINER_START = "container-start"  # runs the container's command; pre-1.24 also applies a body
+CONTAINER_ENTER = "container-enter"  # runs code in, attaches to, or revives an existing container
+EXEC_START = "exec-start"
+ARCHIVE_READ = "archive-read"  # the daemon reads the container's files, as real root
+ARCHIVE_WRITE = "archive-write"  # the daemon writes into the container's files, as real root
+CHECKPOINT = "checkpoint"  # experimental daemons: CRIU images, optionally in any host directory
 PLUGIN_OP = "plugin"
 SERVICE_WRITE = "service-write"
+JSON_BODY = "json-body"  # no rule reads it, but the daemon decodes a JSON body here
 OTHER = "other"
 
-_CONTAINER_START = re.compile(r"^/containers/(.+)/start$")
-_SERVICE_UPDATE = re.compile(r"^/services/(.+)/update$")
-# The daemon's plugin routes, in the order its router tries them.
-_PLUGIN_ROUTES = [
-    (re.compile(r"^/plugins/pull$"), "install"),
-    (re.compile(r"^/plugins/(.*)/push$"), None),
-    (re.compile(r"^/plugins/(.*)/enable$"), "enable"),
-    (re.compile(r"^/plugins/(.*)/disable$"), None),
-    (re.compile(r"^/plugins/(.*)/set$"), "set"),
-    (re.compile(r"^/plugins/(.*)/upgrade$"), "upgrade"),
-    (re.compile(r"^/plugins/create$"), "create"),
-]
+
+class Route(NamedTuple):
+    kind: str
+    action: str  # what the request does to its target, for messages
+    target: Optional[str]  # the container reference, exec ID or plugin name in the path
+    json_body: bool  # the daemon decodes a JSON request body on this route
 
 
-def classify(request: Request) -> Tuple[str, Optional[str], Optional[str]]:
-    """Return (kind, plugin operation, plugin name from the path)."""
-    if request.method.upper() != "POST":
-        return OTHER, None, None
-    path = request.path
-    if path == "/containers/create":
-        return CONTAINER_CREATE, None, None
-    if _CONTAINER_START.match(path):
-        return CONTAINER_START, None, None
-    if path == "/services/create" or _SERVICE_UPDATE.match(path):
-        return SERVICE_WRITE, None, None
-    if path.startswith("/plugins/"):
-        for pattern, operation in _PLUGIN_ROUTES:
-            match = pattern.match(path)
-            if match:
-                if operation is None:
-                    return OTHER, None, None
-                return PLUGIN_OP, operation, (match.group(1) if match.groups() else None)
-    return OTHER, None, None
+OTHER_ROUTE = Route(OTHER, "", None, False)
+
+# The daemon's routes that matter, per method, as its router (gorilla/mux) matches them: the
+# pattern must match the whole decoded path, and {name:.*} may hold slashes (a legacy link name
+# "web/db" names a container). Where two routers' patterns overlap, the daemon takes the one
+# registered first (container routes first); the patterns below do not overlap.
+# (pattern, kind, action, decodes a JSON body)
+_ROUTE_TABLE: Dict[str, List[Tuple[str, str, str, bool]]] = {
+    "POST": [
+        ("/containers/create", CONTAINER_CREATE, "create", True),
+        ("/containers/(.*)/unpause", CONTAINER_ENTER, "unpause", False),
+        ("/containers/(.*)/restart", CONTAINER_ENTER, "restart", False),
+        ("/containers/(.*)/start", CONTAINER_START, "start", False),
+        ("/containers/(.*)/attach", CONTAINER_ENTER, "attach to", False),
+        ("/containers/(.*)/copy", ARCHIVE_READ, "copy files out of", True),
+        ("/containers/(.*)/exec", CONTAINER_ENTER, "exec into", True),
+        ("/containers/(.*)/rename", CONTAINER_ENTER, "rename", False),
+        ("/containers/(.*)/update", CONTAINER_ENTER, "update", True),
+        ("/containers/(.*)/checkpoints", CHECKPOINT, "checkpoint", True),
+        ("/exec/(.*)/start", EXEC_START, "start an exec in", True),
+        ("/commit", JSON_BODY, "commit", True),
+        ("/networks/create", JSON_BODY, "create a network", True),
+        ("/networks/(.*)/connect", JSON_BODY, "connect a network", True),
+        ("/networks/(.*)/disconnect", JSON_BODY, "disconnect a network", True),
+        ("/volumes/create", JSON_BODY, "create a volume", True),
+        ("/swarm/(?:init|join|update|unlock)", JSON_BODY, "configure swarm", True),
+        ("/services/create", SERVICE_WRITE, "create a service", True),
+        ("/services/(.*)/update", SERVICE_WRITE, "update a service", True),
+        ("/nodes/(.*)/update", JSON_BODY, "update a node", True),
+        ("/secrets/create", JSON_BODY, "create a secret", True),
+        ("/secrets/(.*)/update", JSON_BODY, "update a secret", True),
+        ("/configs/create", JSON_BODY, "create a config", True),
+        ("/configs/(.*)/update", JSON_BODY, "update a config", True),
+        ("/plugins/(.*)/enable", PLUGIN_OP, "enable", False),
+        ("/plugins/pull", PLUGIN_OP, "install", True),
+        ("/plugins/(.*)/upgrade", PLUGIN_OP, "upgrade", True),
+        ("/plugins/(.*)/set", PLUGIN_OP, "set", True),
+        ("/plugins/create", PLUGIN_OP, "create", False),
+    ],
+    "GET": [
+        ("/containers/(.*)/attach/ws", CONTAINER_ENTER, "attach to", False),
+        ("/containers/(.*)/archive", ARCHIVE_READ, "copy files out of", False),
+        ("/containers/(.*)/checkpoints", CHECKPOINT, "list checkpoints of", False),
+    ],
+    "HEAD": [
+        ("/containers/(.*)/archive", ARCHIVE_READ, "read file details in", False),
+    ],
+    "PUT": [
+        ("/containers/(.*)/archive", ARCHIVE_WRITE, "copy files into", False),
+        ("/volumes/(.*)", JSON_BODY, "update a volume", True),
+    ],
+    "DELETE": [
+        ("/containers/(.*)/checkpoints/(.*)", CHECKPOINT, "delete a checkpoint of", False),
+    ],
+}
+# By method, then by the path's first segment ("containers", "exec" ...): few patterns to try.
+_ROUTES: Dict[str, Dict[str, List[Tuple["re.Pattern[str]", str, str, bool]]]] = {}
+for _method, _routes in _ROUTE_TABLE.items():
+    for _pattern, _kind, _action, _json_body in _routes:
+        _ROUTES.setdefault(_method, {}).setdefault(_pattern.split("/")[1], []).append((re.compile(_pattern), _kind, _action, _json_body))
+# GET, HEAD and DELETE requests can only matter on these routes: a URI without one of these
+# words (or a percent-escape, which could spell one) is routed elsewhere. This keeps the common
+# GETs (ping, list, inspect, logs) free of URI parsing.
+_ROUTED_WORDS = {"GET": ("archive", "attach", "checkpoints", "%"), "HEAD": ("archive", "%"), "DELETE": ("checkpoints", "%")}
+
+
+def may_matter(method: str, uri: str) -> bool:
+    """False when the request cannot reach a route any rule reads (cheap, conservative)."""
+    words = _ROUTED_WORDS.get(method)
+    if words is None:
+        return method in ("POST", "PUT")
+    return any(word in uri for word in words)
+
+
+def classify(request: Request) -> Route:
+    """The route the daemon will take for this request, and the target named in its path."""
+    segment = request.path.split("/", 2)[1] if request.path.startswith("/") else ""
+    for pattern, kind, action, json_body in _ROUTES.get(request.method, {}).get(segment, ()):
+        match = pattern.fullmatch(request.path)
+        if match:
+            return Route(kind, action, match.group(1) if match.groups() else None, json_body)
+    return OTHER_ROUTE
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers: what an existing container is, from the daemon's own description of it
+# (GET /containers/{id}/json). These facts never change for a container ID: the user namespace,
+# the namespaces it joins and its mounts are fixed at create (a pre-1.24 start could replace
+# them, and the rules refuse that), and a volume cannot be removed while a container uses it.
+# ---------------------------------------------------------------------------------------------
+
+
+class LookupFailed(Exception):
+    """The daemon could not tell the plugin what a container is; the reason is for the client."""
+
+
+class Container(NamedTuple):
+    id: str
+    name: str  # without the leading "/"
+    host_userns: bool
+    joins: Tuple[Tuple[str, str], ...]  # (namespace, reference) of each container:REF mode
+    mounts: Tuple[Tuple[str, str, str, str, str], ...]  # (type, name, source, destination, driver)
+
+    @property
+    def label(self) -> str:
+        return "%s (%s)" % (self.name, self.id[:12]) if self.name else self.id[:12]
+
+
+class Volume(NamedTuple):
+    name: str
+    driver: str
+    options: Dict[str, str]
+
+
+class ContainerLookup:
+    """What the policy may ask about existing things. The transport passes one that asks the
+    daemon; tests pass one that knows a few containers. Each method raises LookupFailed when it
+    cannot tell, and returns None when the thing does not exist (the daemon answers 404 then)."""
+
+    def container(self, ref: str) -> Optional[Container]:
+        raise LookupFailed("this plugin was started without a way to look up containers")
+
+    def exec_container_id(self, exec_id: str) -> Optional[str]:
+        raise LookupFailed("this plugin was started without a way to look up execs")
+
+    def volume(self, name: str, used_by: str) -> Optional[Volume]:
+        raise LookupFailed("this plugin was started without a way to look up volumes")
+
+
+NO_LOOKUP = ContainerLookup()
+
+
+class _OncePerRequest(ContainerLookup):
+    """Asks the lookup at most once per reference within one request (a name could point to
+    another container between two lookups; within a request every rule sees the same one)."""
+
+    def __init__(self, lookup: ContainerLookup):
+        self.lookup = lookup
+        self.answers: Dict[Tuple[str, ...], Any] = {}
+
+    def _ask(self, key: Tuple[str, ...], ask: Callable[[], Any]) -> Any:
+        if key not in self.answers:
+            self.answers[key] = ask()
+        return self.answers[key]
+
+    def container(self, ref: str) -> Optional[Container]:
+        return self._ask(("container", ref), lambda: self.lookup.container(ref))
+
+    def exec_container_id(self, exec_id: str) -> Optional[str]:
+        return self._ask(("exec", exec_id), lambda: self.lookup.exec_container_id(exec_id))
+
+    def volume(self, name: str, used_by: str) -> Optional[Volume]:
+        return self._ask(("volume", name, used_by), lambda: self.lookup.volume(name, used_by))
+
+_NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
+FULL_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def container_from_inspect(data: Any) -> Container:
+    """The facts the rules need from the daemon's inspect answer; raise LookupFailed."""
+    if not isinstance(data, dict) or not isinstance(data.get("Id"), str) or not isinstance(data.get("HostConfig"), dict):
+        raise LookupFailed("the daemon's description of the container has no Id or HostConfig")
+    host = data["HostConfig"]
+    joins = []
+    for field, namespace in _NAMESPACE_MODES:
+        mode = _text(host.get(field))
+        if mode.startswith("container:"):  # Go: SplitN(mode, ":", 2), first part "container"
+            joins.append((namespace, mode[len("container:"):]))
+    mounts = []
+    for mount in data.get("Mounts") or []:
+        if isinstance(mount, dict):
+            mounts.append(tuple(_text(mount.get(key)) for key in ("Type", "Name", "Source", "Destination", "Driver")))
+    # HostConfig as well: a bind the daemon did not list is still a bind (fail closed).
+    for bind in host.get("Binds") or []:
+        source = _text(bind).split(":", 1)[0]
+        if source.startswith("/"):
+            mounts.append(("bind", "", source, _text(bind).split(":")[1] if ":" in _text(bind) else "", ""))
+    for mount in host.get("Mounts") or []:
+        if isinstance(mount, dict) and _text(mount.get("Type")) == "bind":
+            mounts.append(("bind", "", _text(mount.get("Source")), _text(mount.get("Target")), ""))
+    return Container(
+        id=data["Id"],
+        name=_text(data.get("Name")).lstrip("/"),
+        host_userns=_text(host.get("UsernsMode")) == "host",
+        joins=tuple(joins),
+        mounts=tuple(mounts),
+    )
+
+
+MAX_JOIN_DEPTH = 4
+
+
+def outside_reason(container: Container, lookup: ContainerLookup, seen: Tuple[str, ...] = ()) -> Optional[str]:
+    """Why this container runs outside the remapping, or None. A container that joins the pid,
+    ipc or network namespace of another joins its user namespace too, so it is outside when
+    that one is."""
+    if container.host_userns:
+        return "runs in the host's user namespace (--userns=host)"
+    for namespace, ref in container.joins:
+        if len(seen) >= MAX_JOIN_DEPTH:
+            return "shares namespaces through a chain of more than %d containers, which the plugin does not follow" % MAX_JOIN_DEPTH
+        joined = lookup.container(ref)
+        if joined is None or joined.id in seen or joined.id == container.id:
+            continue  # the daemon cannot start it joined to a container that is not there
+        reason = outside_reason(joined, lookup, seen + (container.id,))
+        if reason:
+            return "shares the %s namespace of container %s, which %s" % (namespace, joined.label, reason)
+    return None
+
+
+def volume_host_path(volume: Volume) -> Optional[str]:
+    """What a volume shows of the host, or None for a plain volume the daemon keeps itself."""
+    if volume.driver != "local":
+        return "its driver %s keeps it where the plugin cannot see" % volume.driver
+    options = volume.options
+    flags = [flag.strip() for flag in options.get("o", "").split(",")]
+    device, kind = options.get("device", ""), options.get("type", "")
+    if "bind" in flags or "rbind" in flags:
+        return "it binds %s" % (device or "a host path")
+    if device and kind != "tmpfs":
+        return "it mounts %s%s" % (device, " (type %s)" % kind if kind else "")
+    return None
+
+
+def host_backed_mounts(container: Container, lookup: ContainerLookup) -> List[str]:
+    """The container's mounts that show host files (binds, volumes that bind or mount a host
+    path, volumes of other drivers, types the plugin does not know), described for a message."""
+    found = []
+    for kind, name, source, destination, driver in container.mounts:
+        where = " at %s" % destination if destination else ""
+        if kind == "bind":
+            found.append("bind mount of %s%s" % (source, where))
+        elif kind == "volume":
+            if driver and driver != "local":
+                found.append("volume %s%s: its driver %s keeps it where the plugin cannot see" % (name, where, driver))
+                continue
+            volume = lookup.volume(name, container.id)
+            if volume is None:
+                found.append("volume %s%s, which the daemon does not know" % (name, where))
+                continue
+            shows = volume_host_path(volume)
+            if shows:
+                found.append("volume %s%s: %s" % (name, where, shows))
+        elif kind not in ("tmpfs", "npipe", "image"):
+            found.append("mount of type %r%s" % (kind, where))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
 # Rules: small pure functions, each returning None or a Denial. A rule may raise Undecodable
-# when the body it needs cannot be read; the verdict turns that into a fail-closed denial.
+# when the body it needs cannot be read, or LookupFailed when the daemon cannot say what a
+# container is; the verdict turns either into a fail-closed denial.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -443,24 +699,35 @@ class Denial(NamedTuple):
 
 class Context(NamedTuple):
     request: Request
-    kind: str
-    plugin_op: Optional[str]
-    plugin_name: Optional[str]
-    host_config: Optional[Dict[str, Any]]  # what the daemon will apply to a container
+    route: Route
+    lookup: ContainerLookup
+    host_config: Optional[Dict[str, Any]]  # what the daemon will apply to a new container
     task_template: Optional[Dict[str, Any]]  # a swarm service's TaskTemplate
+
+    @property
+    def kind(self) -> str:
+        return self.route.kind
 
 
 UNSEEN_BODY_HELP = (
     "the daemon did not forward the request body to the authorization plugin (it does not for "
-    "bodies of 1 MiB or more, chunked transfer encoding, or a Content-Type other than "
-    "application/json), so the plugin cannot check it; send the request with an application/json "
-    "body under 1 MiB and a Content-Length"
+    "bodies of 1 MiB or more, chunked transfer encoding, a Content-Type other than "
+    "application/json, or a request URI ending in /auth, query string included), so the plugin "
+    "cannot check it; send the request with an application/json body under 1 MiB and a Content-Length"
 )
-
+USERNS_HOST_MESSAGE = (
+    "userns=host is not allowed: containers must run in the remapped user namespace "
+    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
+)
+BUILDX_HINT = (
+    "; buildx's docker-container driver asks for the host user namespace: use the default "
+    "docker driver instead (docker buildx use default)"
+)
 
 # The daemon ignores a start body of at most this many bytes ("a non-nil JSON object is at
 # least 7 characters").
 IGNORED_START_BODY_BYTES = 7
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _legacy_start_carries_body(request: Request) -> bool:
@@ -473,36 +740,84 @@ def _legacy_start_carries_body(request: Request) -> bool:
     return not (length.isdigit() and int(length) <= IGNORED_START_BODY_BYTES)
 
 
+def _is_legacy_start(ctx: Context) -> bool:
+    return ctx.kind == CONTAINER_START and version_less(ctx.request.version, "1.24")
+
+
+def _may_have_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return length is None or length != "0"  # no Content-Length: maybe chunked
+
+
+def _form_body(request: Request) -> bool:
+    """A form body: Go's ParseForm reads its fields before the query string's."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES
+
+
 def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Fail closed on every route that decodes a JSON body the plugin did not see."""
     request = ctx.request
-    needs_body = ctx.kind in (CONTAINER_CREATE, SERVICE_WRITE) or (
-        ctx.kind == CONTAINER_START and version_less(request.version, "1.24") and _legacy_start_carries_body(request)
-    )
-    if needs_body and not request.body:
+    if request.body:
+        return None
+    if _is_legacy_start(ctx):
+        unseen = _legacy_start_carries_body(request)
+    else:
+        unseen = ctx.route.json_body and _may_have_body(request)
+    if unseen:
         return Denial("unseen-body", "%s %s: %s" % (request.method, request.path, UNSEEN_BODY_HELP))
+    return None
+
+
+def rule_form_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Parameters the rules read from the query string could come from a form body instead."""
+    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP) and _form_body(ctx.request):
+        return Denial("unseen-body", "%s %s: a form body can set parameters that the plugin reads from the query "
+                      "string, and the daemon does not forward it; send the parameters in the query string" % (ctx.request.method, ctx.request.path))
+    return None
+
+
+def rule_legacy_start_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Before API 1.24 a start body replaces the container's HostConfig. The plugin decides
+    about existing containers from the settings they were created with, so these stay fixed."""
+    if _is_legacy_start(ctx) and ctx.host_config is not None:
+        if ctx.host_config.get("UsernsMode") == "host":
+            return Denial("host-userns", USERNS_HOST_MESSAGE)
+        return Denial(
+            "legacy-start-hostconfig",
+            "changing a container's HostConfig when starting it (API before 1.24) is not allowed: the plugin "
+            "checks containers by the settings they were created with; create the container with these settings, "
+            "then start it without a body",
+        )
     return None
 
 
 def rule_host_userns(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """CIS Docker Benchmark 5.31: the host's user namespace is not shared."""
-    if ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
-        return Denial(
-            "host-userns",
-            "userns=host is not allowed: containers must run in the remapped user namespace "
-            "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)",
-        )
+    if ctx.kind == CONTAINER_CREATE and ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
+        hint = ""
+        if _create_name(ctx.request).startswith("buildx_buildkit_"):
+            hint = BUILDX_HINT
+        return Denial("host-userns", USERNS_HOST_MESSAGE + hint)
     return None
+
+
+def _create_name(request: Request) -> str:
+    try:
+        return parse_query(request.raw_query).get("name", "")
+    except Unroutable:
+        return ""
 
 
 def _plugin_names(ctx: Context) -> List[str]:
     query = parse_query(ctx.request.raw_query)
-    if ctx.plugin_op == "install":
+    operation = ctx.route.action
+    if operation == "install":
         return [query.get("remote", "")] + ([query["name"]] if query.get("name") else [])
-    if ctx.plugin_op == "create":
+    if operation == "create":
         return [query.get("name", "")]
-    if ctx.plugin_op == "upgrade":
-        return [ctx.plugin_name or "", query.get("remote", "")]
-    return [ctx.plugin_name or ""]
+    if operation == "upgrade":
+        return [ctx.route.target or "", query.get("remote", "")]
+    return [ctx.route.target or ""]
 
 
 def rule_managed_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -516,17 +831,32 @@ def rule_managed_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
         return None
     names = _plugin_names(ctx)
     allowed = config["allowed_plugins"]
-    content_type = ctx.request.headers.get("content-type", "").split(";")[0].strip().lower()
-    # A form body could name another plugin than the query the plugin sees.
-    form_body = content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
-    if allowed and not form_body and all(name and normalize_plugin_ref(name) in allowed for name in names):
+    if allowed and not _form_body(ctx.request) and all(name and normalize_plugin_ref(name) in allowed for name in names):
         return None
     shown = ", ".join(n or "(none)" for n in names)
     return Denial(
         "managed-plugins",
         "managed plugins are not allowed: they run as real root outside the user namespace "
-        "remapping (plugin %s: %s); ask an administrator to add it to allowed_plugins" % (ctx.plugin_op, shown),
+        "remapping (plugin %s: %s); ask an administrator to add it to allowed_plugins" % (ctx.route.action, shown),
     )
+
+
+def rule_checkpoint_dir(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Checkpoints (experimental daemons) in a directory of the client's choosing: the daemon
+    creates, lists, writes (CRIU dump), restores from and removes it as real root on the host."""
+    directory = ""
+    if ctx.kind == CHECKPOINT and ctx.request.method == "POST":
+        if ctx.request.body:
+            directory = decode_body(CHECKPOINT_CREATE_OPTIONS, ctx.request.body, "checkpoint options").get("CheckpointDir", "")
+    elif ctx.kind == CHECKPOINT:
+        directory = parse_query(ctx.request.raw_query).get("dir", "")
+    elif ctx.kind == CONTAINER_START:
+        directory = parse_query(ctx.request.raw_query).get("checkpoint-dir", "")
+    if directory:
+        return Denial("checkpoint-dir", "checkpoints in a directory of your choosing (%s) are not allowed: the daemon "
+                      "creates, reads, writes and removes it as real root on the host; use the container's own checkpoint "
+                      "directory" % directory[:200])
+    return None
 
 
 def rule_privileged(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -601,21 +931,96 @@ def rule_devices(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     return None
 
 
+# The rules below ask the daemon about existing containers; they come last so that a request
+# refused for what it says costs no lookup.
+
+OUTSIDE_HELP = (
+    "so anything run in it runs as real root on the host (userns=host is not allowed); remove it "
+    "(docker rm -f %s) or recreate it without --userns=host"
+)
+
+
+def rule_joined_namespaces(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """A new container that shares the pid, ipc or network namespace of a container outside
+    the remapping shares its user namespace as well (CIS Docker 5.31)."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for field, namespace in _NAMESPACE_MODES:
+        mode = ctx.host_config.get(field, "")
+        if not mode.startswith("container:"):
+            continue
+        joined = ctx.lookup.container(mode[len("container:"):])
+        if joined is None:
+            continue  # the daemon refuses to join a container that does not exist
+        reason = outside_reason(joined, ctx.lookup)
+        if reason:
+            return Denial("outside-container", "sharing the %s namespace of container %s is not allowed: it %s, %s"
+                          % (namespace, joined.label, reason, OUTSIDE_HELP % joined.name))
+    return None
+
+
+def _target_container(ctx: Context) -> Optional[Container]:
+    if ctx.kind == EXEC_START:
+        container_id = ctx.lookup.exec_container_id(ctx.route.target or "")
+        return None if container_id is None else ctx.lookup.container(container_id)
+    return ctx.lookup.container(ctx.route.target or "")
+
+
+def rule_outside_container(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Nothing may run code in, attach to, start again, change or write into a container that
+    is outside the remapping (created with --userns=host before enforcement, in audit mode, or
+    joined to one). Stop, kill, remove, inspect, logs and export stay allowed."""
+    if ctx.kind not in (CONTAINER_START, CONTAINER_ENTER, EXEC_START, ARCHIVE_WRITE):
+        return None
+    container = _target_container(ctx)
+    if container is None:
+        return None  # no such container or exec: the daemon answers 404 itself
+    reason = outside_reason(container, ctx.lookup)
+    if reason:
+        return Denial("outside-container", "%s container %s is not allowed: it %s, %s"
+                      % (ctx.route.action, container.label, reason, OUTSIDE_HELP % container.name))
+    return None
+
+
+def rule_host_mount_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """The daemon copies files (docker cp) as real root, whatever the remapping: through a
+    host-backed mount that reaches host files root alone may read or write. The container
+    controls its own files (a symlink can change at any moment), so any path may lead there."""
+    if ctx.kind not in (ARCHIVE_READ, ARCHIVE_WRITE) or config["allow_copy_through_host_mounts"]:
+        return None
+    container = ctx.lookup.container(ctx.route.target or "")
+    if container is None:
+        return None
+    mounts = host_backed_mounts(container, ctx.lookup)
+    if mounts:
+        return Denial("host-mount-copy", "docker cp (%s) container %s is not allowed: it has host-backed mounts (%s), and the "
+                      "daemon copies as real root on the host, whatever the remapping; copy through a container without "
+                      "host mounts, or ask an administrator to set allow_copy_through_host_mounts"
+                      % (ctx.route.action, container.label, "; ".join(mounts)[:600]))
+    return None
+
+
 RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_unseen_body,
+    rule_form_body,
+    rule_legacy_start_body,
     rule_host_userns,
     rule_managed_plugins,
+    rule_checkpoint_dir,
     rule_privileged,
     rule_host_namespaces,
     rule_cap_add,
     rule_bind_mounts,
     rule_devices,
+    rule_joined_namespaces,
+    rule_outside_container,
+    rule_host_mount_copy,
 ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Verdict: from the daemon's AuthZReq to a decision. The first denial wins; audit mode allows
-# and logs it; exempt users skip the rules; anything unreadable is denied.
+# and logs it; exempt users skip the rules; anything unreadable or unknowable is denied.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -651,49 +1056,52 @@ def parse_authz_request(payload: Any) -> Request:
             body = base64.b64decode(raw_body, validate=True)
         except (binascii.Error, ValueError):
             raise Undecodable("RequestBody is not valid base64") from None
-    if method.upper() != "POST":
-        # Only POST routes create or change anything the rules look at: skip parsing the URI.
+    method = method.upper()
+    if not may_matter(method, uri):
         return Request(user, method, uri, uri, None, "", {}, body)
     path, version, raw_query = split_uri(uri)
     return Request(user, method, uri, path, version, raw_query, {str(k).lower(): str(v) for k, v in headers.items()}, body)
 
 
-def _host_config(request: Request, kind: str) -> Optional[Dict[str, Any]]:
+def _host_config(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     """The HostConfig a container request body carries, or None when it carries none."""
-    if kind == CONTAINER_CREATE and request.body:
+    if route.kind == CONTAINER_CREATE and request.body:
         return effective_host_config(request.body)
-    if kind == CONTAINER_START and request.body and len(request.body) > IGNORED_START_BODY_BYTES:
+    if route.kind == CONTAINER_START and request.body and len(request.body) > IGNORED_START_BODY_BYTES \
+            and version_less(request.version, "1.24"):
         return effective_host_config(request.body)
     return None
 
 
-def _task_template(request: Request, kind: str) -> Optional[Dict[str, Any]]:
-    if kind != SERVICE_WRITE or not request.body:
+def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
+    if route.kind != SERVICE_WRITE or not request.body:
         return None
-    try:
-        return go_decode_struct(SERVICE_SPEC, parse_go_json(request.body), {}).get("TaskTemplate", {})
-    except TypeMismatch as err:
-        raise Undecodable("the service spec does not match the Docker API types: %s" % err) from None
+    return decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
 
 
-def evaluate(request: Request, config: Dict[str, Any]) -> Optional[Denial]:
+def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Optional[Denial]:
     """Run the rules; the first denial wins. Never raises for bad input: it denies."""
-    kind, plugin_op, plugin_name = classify(request)
-    if kind == OTHER:
+    if not may_matter(request.method, request.uri):
+        return None
+    route = classify(request)
+    if route.kind == OTHER:
         return None
     try:
-        ctx = Context(request, kind, plugin_op, plugin_name, _host_config(request, kind), _task_template(request, kind))
+        ctx = Context(request, route, _OncePerRequest(lookup), _host_config(request, route), _task_template(request, route))
         for rule in RULES:
             denial = rule(ctx, config)
             if denial:
                 return denial
     except (Undecodable, Unroutable) as err:
         return Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err))
+    except LookupFailed as err:
+        return Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err))
     return None
 
 
-def decide(payload: Any, config: Dict[str, Any]) -> Tuple[Decision, Optional[Request]]:
-    """The policy as a pure function of the daemon's AuthZReq payload and the config."""
+def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Decision, Optional[Request]]:
+    """The policy as a pure function of the daemon's AuthZReq payload, the config and what the
+    lookup says about existing containers."""
     try:
         request = parse_authz_request(payload)
     except (Unroutable, Undecodable) as err:
@@ -701,7 +1109,7 @@ def decide(payload: Any, config: Dict[str, Any]) -> Tuple[Decision, Optional[Req
         return Decision(False, "deny", "unreadable-request", "the plugin cannot read this request: %s" % err), None
     if request.user and request.user in config["exempt_users"]:
         return Decision(True, "allow", "exempt-user", ""), request
-    denial = evaluate(request, config)
+    denial = evaluate(request, config, lookup)
     if denial is None:
         return ALLOW, request
     if config["mode"] == "audit":
@@ -713,13 +1121,19 @@ def decide(payload: Any, config: Dict[str, Any]) -> Tuple[Decision, Optional[Req
 # Audit log: one JSON object per line on stderr, which journald keeps.
 # ---------------------------------------------------------------------------------------------
 
+MAX_LOG_LINE = 4000  # below PIPE_BUF: one write, never interleaved with another line
+
 
 def log_event(event: str, **fields: Any) -> None:
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event}
     record.update(fields)
-    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    line = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", errors="replace")
+    if len(line) > MAX_LOG_LINE:
+        record["reason"] = str(record.get("reason", ""))[:1000]
+        record["path"] = str(record.get("path", ""))[:200]
+        line = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", errors="replace")[:MAX_LOG_LINE]
     try:
-        os.write(2, line.encode("utf-8", errors="replace"))
+        os.write(2, line + b"\n")
     except OSError:
         pass  # a closed stderr must not take the plugin down
 
@@ -737,20 +1151,224 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
 
 
 # ---------------------------------------------------------------------------------------------
-# Transport: HTTP/1.1 over a Unix socket, one thread per connection, keep-alive, bounded reads.
+# Lookups: the plugin asks the daemon what a container is (GET /containers/{ref}/json) while it
+# decides. The daemon holds no lock while it consults authorization plugins, and that nested
+# GET passes through this plugin too (it is allowed without a lookup). Facts are cached by full
+# container ID only: a name or an ID prefix can point to another container at any time, an ID
+# never does, and the facts of an ID never change (see "Containers"), so the cache gives the
+# same answer as a new lookup and can never turn a denial into an allow.
+# ---------------------------------------------------------------------------------------------
+
+LOOKUP_TIMEOUT = 10.0
+MAX_LOOKUP_BYTES = 16 * 1024 * 1024
+CACHE_SIZE = 4096
+USER_AGENT = "docker-userns-enforcement-plugin/%s (container lookup)" % VERSION
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("docker", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DockerAPI:
+    """A small blocking client of the daemon's API over its Unix socket, one keep-alive
+    connection per thread (lookups run on the transport's worker threads)."""
+
+    def __init__(self, socket_path: str, timeout: float = LOOKUP_TIMEOUT):
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self.local = threading.local()
+
+    def get(self, path: str) -> Tuple[int, Any]:
+        """(status, decoded JSON or None); raise LookupFailed when the daemon cannot be asked."""
+        for attempt in (1, 2):
+            conn = getattr(self.local, "conn", None)
+            reused = conn is not None
+            if conn is None:
+                conn = self.local.conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+            try:
+                conn.request("GET", path, headers={"User-Agent": USER_AGENT})
+                response = conn.getresponse()
+                data = response.read(MAX_LOOKUP_BYTES + 1)
+                if len(data) > MAX_LOOKUP_BYTES or not response.isclosed() and response.length:
+                    raise LookupFailed("the daemon's answer to GET %s is larger than %d bytes" % (path[:200], MAX_LOOKUP_BYTES))
+                if response.will_close:
+                    self._drop()
+            except (OSError, http.client.HTTPException) as err:
+                self._drop()
+                if reused and attempt == 1:
+                    continue  # the daemon closed a kept-alive connection: a GET can be sent again
+                raise LookupFailed("cannot ask the Docker daemon at %s (GET %s: %s); check that dockerd listens on "
+                                   "that socket, or set docker_socket in the plugin's config" % (self.socket_path, path[:200], err or type(err).__name__)) from None
+            except LookupFailed:
+                self._drop()
+                raise
+            if response.status == 404:
+                return 404, None
+            try:
+                value = json.loads(data)
+            except ValueError:
+                value = None
+            if response.status != 200 or value is None:
+                message = value.get("message", "") if isinstance(value, dict) else data[:200].decode("utf-8", "replace")
+                raise LookupFailed("the Docker daemon answered GET %s with %d: %s" % (path[:200], response.status, str(message)[:300]))
+            return 200, value
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        conn = getattr(self.local, "conn", None)
+        self.local.conn = None
+        if conn is not None:
+            conn.close()
+
+
+class DaemonLookup(ContainerLookup):
+    """Asks the daemon, and keeps what never changes for an ID."""
+
+    def __init__(self, api: DockerAPI, cache: bool = True):
+        self.api = api
+        self.use_cache = cache
+        self.lock = threading.Lock()
+        self.containers: "collections.OrderedDict[str, Container]" = collections.OrderedDict()
+        self.exec_containers: "collections.OrderedDict[str, str]" = collections.OrderedDict()
+        self.volumes: "collections.OrderedDict[Tuple[str, str], Volume]" = collections.OrderedDict()
+        self.lookups = 0
+
+    def _cached(self, table: "collections.OrderedDict", key: Any) -> Any:
+        if not self.use_cache:
+            return None
+        with self.lock:
+            value = table.get(key)
+            if value is not None:
+                table.move_to_end(key)
+            return value
+
+    def _keep(self, table: "collections.OrderedDict", key: Any, value: Any) -> None:
+        if not self.use_cache:
+            return
+        with self.lock:
+            table[key] = value
+            if len(table) > CACHE_SIZE:
+                table.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.containers.clear()
+            self.exec_containers.clear()
+            self.volumes.clear()
+
+    def container(self, ref: str) -> Optional[Container]:
+        if FULL_ID.fullmatch(ref):
+            cached = self._cached(self.containers, ref)
+            if cached is not None:
+                return cached
+        self.lookups += 1
+        status, data = self.api.get("/containers/%s/json" % quote(ref, safe=""))
+        if status == 404:
+            return None
+        container = container_from_inspect(data)
+        self._check_unambiguous(ref, container)
+        self._keep(self.containers, container.id, container)
+        return container
+
+    def _check_unambiguous(self, ref: str, container: Container) -> None:
+        """The daemon resolves a reference as a full ID, else as a name, else as a unique ID
+        prefix. When a name that is also hex resolved here, another container whose ID starts
+        with it would take the reference over once the name is gone."""
+        if ref == container.id or container.id.startswith(ref) or not _HEX.fullmatch(ref):
+            return
+        filters = quote(json.dumps({"id": [ref]}), safe="")
+        _status, listed = self.api.get("/containers/json?all=1&filters=%s" % filters)
+        others = [c.get("Id", "") for c in listed or [] if isinstance(c, dict) and str(c.get("Id", "")).startswith(ref) and c.get("Id") != container.id]
+        if others:
+            raise LookupFailed("the name %s is also the beginning of container %s's ID; refer to the container by its full ID" % (ref, others[0][:12]))
+
+    def exec_container_id(self, exec_id: str) -> Optional[str]:
+        cached = self._cached(self.exec_containers, exec_id)
+        if cached is not None:
+            return cached
+        self.lookups += 1
+        status, data = self.api.get("/exec/%s/json" % quote(exec_id, safe=""))
+        if status == 404:
+            return None
+        container_id = data.get("ContainerID") if isinstance(data, dict) else None
+        if not isinstance(container_id, str) or not container_id:
+            raise LookupFailed("the daemon's description of exec %s names no container" % exec_id[:64])
+        if isinstance(data, dict) and data.get("ID") == exec_id:
+            self._keep(self.exec_containers, exec_id, container_id)
+        return container_id
+
+    def volume(self, name: str, used_by: str) -> Optional[Volume]:
+        # A volume cannot be removed (and made again differently) while a container uses it.
+        cached = self._cached(self.volumes, (used_by, name))
+        if cached is not None:
+            return cached
+        self.lookups += 1
+        status, data = self.api.get("/volumes/%s" % quote(name, safe=""))
+        if status == 404:
+            return None
+        if not isinstance(data, dict):
+            raise LookupFailed("the daemon's description of volume %s is not an object" % name[:64])
+        options = data.get("Options") or {}
+        volume = Volume(name, _text(data.get("Driver")) or "local", {str(k): _text(v) for k, v in options.items()} if isinstance(options, dict) else {"?": "?"})
+        self._keep(self.volumes, (used_by, name), volume)
+        return volume
+
+
+class LookupDeferred(BaseException):
+    """Raised by the transport's first, non-blocking pass when a decision needs the daemon:
+    the request then goes to a worker thread. A BaseException, so no `except Exception` in the
+    policy can swallow it."""
+
+
+class _DeferringLookup(ContainerLookup):
+    def container(self, ref: str) -> Optional[Container]:
+        raise LookupDeferred()
+
+    def exec_container_id(self, exec_id: str) -> Optional[str]:
+        raise LookupDeferred()
+
+    def volume(self, name: str, used_by: str) -> Optional[Volume]:
+        raise LookupDeferred()
+
+
+DEFER = _DeferringLookup()
+
+
+# ---------------------------------------------------------------------------------------------
+# Transport: HTTP/1.1 over a Unix socket. One thread runs an epoll loop over every connection
+# (dockerd opens a new one for most calls when it is busy, so no thread per connection); a few
+# worker threads run the decisions that wait for a lookup, while the loop keeps answering the
+# daemon, including the nested request each lookup makes. Bounded reads, keep-alive, a time
+# limit once a request has started. SIGTERM drains: no request is refused by a planned restart.
 # Knows nothing of Docker semantics.
 # ---------------------------------------------------------------------------------------------
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024  # the daemon forwards at most 1 MiB of body, base64 in JSON
 REQUEST_TIMEOUT = 10.0  # once a request has started, all of it must arrive within this
-IDLE_TIMEOUT = None  # never close the daemon's idle connections: that races its reuse of them
+DRAIN_TIMEOUT = LOOKUP_TIMEOUT + REQUEST_TIMEOUT + 2.0
 EMPTY_REQUEST_HELP = (
     "the daemon sent an empty authorization request, as it does when it retries after the plugin "
-    "was restarted in the middle of a request; refused to be safe: run the command again"
+    "was killed in the middle of a request; refused to be safe: run the command again"
 )
 MAX_CONNECTIONS = 128
+LOOKUP_WORKERS = 8
+MAX_PENDING_LOOKUPS = 256
 CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
+ALLOW_ANSWER = b'{"Allow":true}'
 
 
 class BadRequest(Exception):
@@ -758,33 +1376,42 @@ class BadRequest(Exception):
 
 
 class Plugin:
-    """Holds the current config and answers the three plugin endpoints."""
+    """Holds the current config and lookup, and answers the three plugin endpoints."""
 
     def __init__(self, config: Dict[str, Any], config_path: Optional[str], name: str):
-        self.config = config
         self.config_path = config_path
         self.name = name
+        self.apply(config)
+
+    def apply(self, config: Dict[str, Any]) -> None:
+        # Exempt users could change what a container is (a pre-1.24 start with a HostConfig)
+        # while another request looks it up: no cache then.
+        self.lookup = DaemonLookup(DockerAPI(config["docker_socket"]), cache=not config["exempt_users"])
+        self.config = config
 
     def reload(self) -> None:
         try:
-            self.config = load_config(self.config_path)
+            config = load_config(self.config_path)
         except ConfigError as err:
             log_event("reload-failed", reason=str(err), kept_mode=self.config["mode"])
             return
-        log_event("reload", mode=self.config["mode"], config=self.config_path)
+        self.apply(config)  # a new, empty cache
+        log_event("reload", mode=config["mode"], config=self.config_path)
 
-    def handle(self, path: str, body: bytes) -> Tuple[int, bytes]:
+    def handle(self, path: str, body: bytes, lookup: Optional[ContainerLookup] = None) -> Tuple[int, bytes]:
         if path == "/AuthZPlugin.AuthZReq":
-            return 200, self.authz_request(body)
+            return 200, self.authz_request(body, lookup)
         if path == "/AuthZPlugin.AuthZRes":
             # Response phase: nothing in a response can undo a refused request; answer fast.
-            return 200, b'{"Allow":true}'
+            return 200, ALLOW_ANSWER
         if path == "/Plugin.Activate":
             return 200, b'{"Implements":["authz"]}'
         return 404, json.dumps({"Err": "unknown endpoint %s" % path[:200]}).encode()
 
-    def authz_request(self, body: bytes) -> bytes:
-        config = self.config  # one consistent config per request, even across a reload
+    def authz_request(self, body: bytes, lookup: Optional[ContainerLookup] = None) -> bytes:
+        """Decide one AuthZReq. With lookup=DEFER it raises LookupDeferred instead of waiting."""
+        config, real_lookup = self.config, self.lookup  # one consistent config per request
+        lookup = real_lookup if lookup is None else lookup
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):
@@ -793,60 +1420,13 @@ class Plugin:
             if not body.strip():
                 decision, request = Decision(False, "deny", "empty-request", EMPTY_REQUEST_HELP), None
             else:
-                decision, request = decide(payload, config)
+                decision, request = decide(payload, config, lookup)
         except Exception as err:  # a bug must deny, never allow
             decision, request = Decision(False, "deny", "internal-error", "the plugin failed to check this request: %s" % err), None
         log_decision(decision, request, payload, config)
         if decision.allow:
-            return b'{"Allow":true}'
+            return ALLOW_ANSWER
         return json.dumps({"Allow": False, "Msg": decision.message, "Err": ""}).encode()
-
-
-def _read_request(conn: socket.socket, buffer: bytearray) -> Optional[Tuple[str, str, Dict[str, str], bytes]]:
-    """Read one request from conn (leftover bytes in buffer); None at a clean end of stream."""
-    conn.settimeout(IDLE_TIMEOUT if not buffer else REQUEST_TIMEOUT)
-    while True:
-        end = buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
-        if end >= 0:
-            break
-        if len(buffer) > MAX_HEADER_BYTES:
-            raise BadRequest("headers too large")
-        chunk = conn.recv(65536)
-        if not chunk:
-            if buffer:
-                raise BadRequest("connection closed inside a request")
-            return None
-        buffer += chunk
-        conn.settimeout(REQUEST_TIMEOUT)
-    head = bytes(buffer[:end]).decode("latin-1")
-    del buffer[: end + 4]
-    lines = head.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadRequest("malformed request line")
-    headers: Dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise BadRequest("malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    if "transfer-encoding" in headers:
-        raise BadRequest("chunked request bodies are not supported")
-    length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
-        raise BadRequest("malformed Content-Length")
-    length = int(length_text)
-    if length > MAX_BODY_BYTES:
-        raise BadRequest("request body too large")
-    conn.settimeout(REQUEST_TIMEOUT)
-    while len(buffer) < length:
-        chunk = conn.recv(max(65536, length - len(buffer)))
-        if not chunk:
-            raise BadRequest("connection closed inside a request body")
-        buffer += chunk
-    body = bytes(buffer[:length])
-    del buffer[:length]
-    return parts[0], parts[1], headers, body
 
 
 def _response(status: int, body: bytes, close: bool) -> bytes:
@@ -857,28 +1437,346 @@ def _response(status: int, body: bytes, close: bool) -> bytes:
     return head + b"\r\n" + body
 
 
-def serve_connection(plugin: Plugin, conn: socket.socket) -> None:
-    buffer = bytearray()
-    try:
+_ALLOW_RESPONSE = _response(200, ALLOW_ANSWER, False)
+
+
+def parse_head(head: bytes) -> Tuple[str, str, int, bool]:
+    """(method, target, body length, close) from a request head; raise BadRequest."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        raise BadRequest("malformed request line")
+    length, close = 0, False
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise BadRequest("malformed header line")
+        name = name.strip().lower()
+        if name == b"content-length":
+            value = value.strip()
+            if not value.isdigit():
+                raise BadRequest("malformed Content-Length")
+            length = int(value)
+            if length > MAX_BODY_BYTES:
+                raise BadRequest("request body too large")
+        elif name == b"transfer-encoding":
+            raise BadRequest("chunked request bodies are not supported")
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+    return parts[0].decode("latin-1"), parts[1].decode("latin-1"), length, close
+
+
+class Connection:
+    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "deadline")
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.buffer = b""
+        self.out = b""
+        self.waiting = False  # a decision for this connection is with a worker thread
+        self.close_after = False
+        self.deadline = 0.0  # when a started request must be complete; 0: none started
+
+
+class Server:
+    """The epoll loop. run() returns after stop() or after a drain (SIGTERM) has finished."""
+
+    def __init__(self, plugin: Plugin, listener: socket.socket):
+        self.plugin = plugin
+        self.listener = listener
+        listener.setblocking(False)
+        self.epoll = select.epoll()
+        self.connections: Dict[int, Connection] = {}
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self.wake_writer.setblocking(False)
+        self.jobs: "queue.SimpleQueue[Optional[Tuple[Connection, bytes]]]" = queue.SimpleQueue()
+        self.done: "queue.SimpleQueue[Tuple[Connection, bytes]]" = queue.SimpleQueue()
+        self.workers: List[threading.Thread] = []
+        self.pending = 0
+        self.accepting = False
+        self.draining = False
+        self.stopped = False
+        self.drain_deadline = 0.0
+        self.stats = {"connections": 0, "requests": 0, "deferred": 0}
+
+    # -- control, from signal handlers or other threads ------------------------------------
+
+    def wake(self) -> None:
+        try:
+            self.wake_writer.send(b"\0")
+        except OSError:
+            pass  # full: the loop is awake anyway
+
+    def drain(self) -> None:
+        """Finish what was asked, take nothing new, then return from run()."""
+        self.draining = True
+        self.wake()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.wake()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.epoll.register(self.wake_reader.fileno(), select.EPOLLIN)
+        self._set_accepting(True)
+        listener_fd, wake_fd = self.listener.fileno(), self.wake_reader.fileno()
+        connections = self.connections
+        try:
+            while not self.stopped:
+                if self.draining and not self.drain_deadline:
+                    self._start_drain()
+                if self.draining and (not connections and not self.accepting or time.monotonic() > self.drain_deadline):
+                    return
+                for fd, events in self.epoll.poll(self._poll_timeout()):
+                    if fd == listener_fd:
+                        self._accept()
+                    elif fd == wake_fd:
+                        self._on_wake()
+                    else:
+                        conn = connections.get(fd)
+                        if conn is None:
+                            continue
+                        if events & select.EPOLLOUT:
+                            self._flush(conn)
+                        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR) and conn.fd in connections:
+                            self._read(conn)
+                self._expire_stalled()
+        finally:
+            for _ in self.workers:
+                self.jobs.put(None)
+            for conn in list(connections.values()):
+                self._close(conn)
+            self.epoll.close()
+            self.wake_reader.close()
+            self.wake_writer.close()
+
+    def _poll_timeout(self) -> float:
+        deadlines = [c.deadline for c in self.connections.values() if c.deadline]
+        if self.draining:
+            deadlines.append(self.drain_deadline)
+        if not deadlines:
+            return -1
+        return max(0.0, min(deadlines) - time.monotonic()) + 0.01
+
+    def _set_accepting(self, accepting: bool) -> None:
+        if accepting == self.accepting:
+            return
+        if accepting:
+            self.epoll.register(self.listener.fileno(), select.EPOLLIN)
+        else:
+            self.epoll.unregister(self.listener.fileno())
+        self.accepting = accepting
+
+    def _accept(self) -> None:
+        while len(self.connections) < MAX_CONNECTIONS:
+            try:
+                sock, _address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                log_event("accept-failed", reason=str(err))
+                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) and self.connections:
+                    self._set_accepting(False)  # until a connection closes
+                return
+            sock.setblocking(False)
+            conn = Connection(sock)
+            self.connections[conn.fd] = conn
+            self.epoll.register(conn.fd, select.EPOLLIN)
+            self.stats["connections"] += 1
+            if self.draining:
+                conn.close_after = True
+        self._set_accepting(False)  # full: accept again when a connection closes
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:
+            if conn.buffer and not conn.waiting:  # the peer may have closed only its sending side
+                self._refuse(conn, BadRequest("connection closed inside a request"))
+            else:
+                self._close(conn)  # the peer is gone; an answer still being decided is dropped
+            return
+        conn.buffer = conn.buffer + data if conn.buffer else data
+        self._process(conn)
+
+    def _process(self, conn: Connection) -> None:
+        """Answer every complete request in the buffer, in order, until one waits for a lookup."""
+        while conn.buffer and not conn.waiting and conn.fd in self.connections:
+            buffer = conn.buffer
+            end = buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
+            try:
+                if end < 0:
+                    if len(buffer) > MAX_HEADER_BYTES:
+                        raise BadRequest("headers too large")
+                    self._started(conn)
+                    return
+                method, target, length, close = parse_head(buffer[:end])
+            except BadRequest as err:
+                self._refuse(conn, err)
+                return
+            if len(buffer) < end + 4 + length:
+                self._started(conn)
+                return
+            body = buffer[end + 4:end + 4 + length]
+            conn.buffer = buffer[end + 4 + length:]
+            conn.deadline = 0.0
+            if close:
+                conn.close_after = True
+            self._answer(conn, method, target, body)
+
+    def _started(self, conn: Connection) -> None:
+        if not conn.deadline:
+            conn.deadline = time.monotonic() + REQUEST_TIMEOUT
+
+    def _answer(self, conn: Connection, method: str, target: str, body: bytes) -> None:
+        path = target.split("?", 1)[0]
+        if method != "POST":
+            self._send(conn, _response(404, b'{"Err":"use POST"}', conn.close_after or self.draining))
+            return
+        if path == "/AuthZPlugin.AuthZReq":
+            self.stats["requests"] += 1
+            try:
+                answer = self.plugin.authz_request(body, DEFER)
+            except LookupDeferred:
+                self._defer(conn, body)
+                return
+            if answer is ALLOW_ANSWER and not (conn.close_after or self.draining):
+                self._send(conn, _ALLOW_RESPONSE)
+                return
+            status = 200
+        elif path == "/AuthZPlugin.AuthZRes" and not (conn.close_after or self.draining):
+            self._send(conn, _ALLOW_RESPONSE)
+            return
+        else:
+            status, answer = self.plugin.handle(path, body)
+        self._send(conn, _response(status, answer, conn.close_after or self.draining))
+
+    def _defer(self, conn: Connection, body: bytes) -> None:
+        if self.pending >= MAX_PENDING_LOOKUPS:
+            message = {"Allow": False, "Msg": "the plugin has too many requests waiting for container lookups; try again", "Err": ""}
+            self._send(conn, _response(200, json.dumps(message).encode(), conn.close_after or self.draining))
+            return
+        if not self.workers:
+            for number in range(LOOKUP_WORKERS):
+                worker = threading.Thread(target=self._work, name="lookup-%d" % number, daemon=True)
+                worker.start()
+                self.workers.append(worker)
+        self.stats["deferred"] += 1
+        self.pending += 1
+        conn.waiting = True
+        self.jobs.put((conn, body))
+
+    def _work(self) -> None:
+        """A worker thread: decide with real lookups, hand the answer back to the loop."""
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            conn, body = job
+            self.done.put((conn, self.plugin.authz_request(body)))
+            self.wake()
+
+    def _on_wake(self) -> None:
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
         while True:
             try:
-                request = _read_request(conn, buffer)
-            except BadRequest as err:
-                message = {"Allow": False, "Msg": "the authorization plugin could not read the request: %s" % err, "Err": str(err)}
-                conn.sendall(_response(400, json.dumps(message).encode(), close=True))
-                return
-            if request is None:
-                return
-            method, target, headers, body = request
-            status, answer = plugin.handle(target.split("?", 1)[0], body) if method == "POST" else (404, b'{"Err":"use POST"}')
-            close = headers.get("connection", "").lower() == "close"
-            conn.sendall(_response(status, answer, close))
-            if close:
-                return
-    except (OSError, socket.timeout):
-        return  # peer went away or stalled: nothing was allowed, drop the connection
-    finally:
-        conn.close()
+                conn, answer = self.done.get_nowait()
+            except queue.Empty:
+                break
+            self.pending -= 1
+            if conn.fd not in self.connections or self.connections[conn.fd] is not conn:
+                continue  # the daemon closed the connection meanwhile
+            conn.waiting = False
+            self._send(conn, _response(200, answer, conn.close_after or self.draining))
+            self._process(conn)
+        if self.draining and not self.pending:
+            self._set_accepting(False)
+
+    def _send(self, conn: Connection, data: bytes) -> None:
+        if conn.out:
+            conn.out += data
+            return
+        try:
+            sent = conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._close(conn)
+            return
+        if sent < len(data):
+            conn.out = data[sent:]
+            self.epoll.modify(conn.fd, select.EPOLLIN | select.EPOLLOUT)
+        elif conn.close_after or self.draining:
+            self._close(conn)
+
+    def _flush(self, conn: Connection) -> None:
+        try:
+            sent = conn.sock.send(conn.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        conn.out = conn.out[sent:]
+        if not conn.out:
+            if conn.close_after or self.draining:
+                self._close(conn)
+            else:
+                self.epoll.modify(conn.fd, select.EPOLLIN)
+
+    def _refuse(self, conn: Connection, err: Exception) -> None:
+        message = {"Allow": False, "Msg": "the authorization plugin could not read the request: %s" % err, "Err": str(err)}
+        conn.close_after = True
+        conn.buffer = b""
+        self._send(conn, _response(400, json.dumps(message).encode(), close=True))
+
+    def _expire_stalled(self) -> None:
+        now = time.monotonic()
+        for conn in [c for c in self.connections.values() if c.deadline and c.deadline < now]:
+            self._refuse(conn, BadRequest("the request did not arrive within %.0f s" % REQUEST_TIMEOUT))
+
+    def _close(self, conn: Connection) -> None:
+        if self.connections.get(conn.fd) is conn:
+            del self.connections[conn.fd]
+        try:
+            conn.sock.close()  # closing the descriptor also takes it out of the epoll set
+        except OSError:
+            pass
+        if not self.draining and not self.accepting and len(self.connections) < MAX_CONNECTIONS:
+            self._set_accepting(True)
+
+    def _start_drain(self) -> None:
+        """Stop taking connections once no lookup waits for a nested request on a new one;
+        answer what was asked with Connection: close; close idle connections so that no request
+        the daemon sends can be lost: after shutdown(SHUT_RD) its next write fails at once
+        (EPIPE, nothing written, so Go's HTTP client resends it on a new connection, which the
+        next plugin process takes), and a request already queued is still read and answered."""
+        self.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
+        if not self.pending:
+            self._set_accepting(False)
+        for conn in list(self.connections.values()):
+            conn.close_after = True
+            if conn.buffer or conn.out or conn.waiting:
+                continue  # answered, then closed
+            try:
+                conn.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                self._close(conn)
+                continue
+            self._read(conn)  # a request queued before the shutdown, or end of stream
 
 
 def activated_socket(env: Dict[str, str], pid: int) -> Optional[socket.socket]:
@@ -912,38 +1810,8 @@ def bind_socket(path: str) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    sock.listen(128)
+    sock.listen(512)
     return sock
-
-
-class Shutdown(Exception):
-    pass
-
-
-def serve(plugin: Plugin, listener: socket.socket) -> None:
-    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-
-    def run(conn: socket.socket) -> None:
-        try:
-            serve_connection(plugin, conn)
-        finally:
-            slots.release()
-
-    while True:
-        slots.acquire()
-        try:
-            conn, _ = listener.accept()
-        except OSError as err:
-            slots.release()
-            if listener.fileno() == -1:
-                return  # closed under us: shutting down
-            log_event("accept-failed", reason=str(err))
-            time.sleep(0.1)  # e.g. out of file descriptors: wait for connections to end
-            continue
-        except BaseException:
-            slots.release()
-            raise
-        threading.Thread(target=run, args=(conn,), daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -978,22 +1846,20 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
     name = args.name or os.path.basename(args.socket).rsplit(".sock", 1)[0] or DEFAULT_NAME
     plugin = Plugin(config, args.config, name)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise Shutdown()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGHUP, lambda signum, frame: plugin.reload())
-
     listener = activated_socket(env, os.getpid())
     activated = listener is not None
     if listener is None:
         listener = bind_socket(args.socket)
-    log_event("start", version=VERSION, plugin=name, mode=config["mode"], socket_activated=activated, socket=None if activated else args.socket, pid=os.getpid())
+    server = Server(plugin, listener)
+    # The handlers run in this (the loop's) thread; the wakeup fd gets the loop out of epoll.
+    signal.set_wakeup_fd(server.wake_writer.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.drain())
+    signal.signal(signal.SIGINT, lambda signum, frame: server.drain())
+    signal.signal(signal.SIGHUP, lambda signum, frame: plugin.reload())
+    log_event("start", version=VERSION, plugin=name, mode=config["mode"], socket_activated=activated,
+              socket=None if activated else args.socket, pid=os.getpid(), docker_socket=config["docker_socket"])
     try:
-        serve(plugin, listener)
-    except Shutdown:
-        pass
+        server.run()
     finally:
         listener.close()
         if not activated:
@@ -1001,7 +1867,7 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
                 os.unlink(args.socket)
             except OSError:
                 pass
-    log_event("stop", plugin=name)
+    log_event("stop", plugin=name, lookups=plugin.lookup.lookups, **server.stats)
     return 0
 
 

@@ -88,15 +88,18 @@ def stop_process(proc: Optional[subprocess.Popen], grace: float) -> None:
 class PluginProcess:
     """The plugin file run as its own process on /run/docker/plugins/NAME.sock."""
 
-    def __init__(self, name: str, workdir: Path, config: Optional[dict] = None):
+    def __init__(self, name: str, workdir: Path, config: Optional[dict] = None, docker_socket: Optional[str] = None):
         self.name = name
         self.socket = PLUGIN_DIR / ("%s.sock" % name)
         self.config_path = workdir / ("%s.json" % name)
         self.log_path = workdir / ("%s.log" % name)
+        self.docker_socket = docker_socket  # the daemon the plugin looks containers up in
         self.write_config(config or {})
         self.proc: Optional[subprocess.Popen] = None
 
     def write_config(self, config: dict) -> None:
+        if self.docker_socket:
+            config = dict({"docker_socket": self.docker_socket}, **config)
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))
         tmp.replace(self.config_path)

@@ -32,7 +32,8 @@ def workdir():
 
 @pytest.fixture(scope="session")
 def plugin(workdir):
-    proc = PluginProcess("due-test-%d" % os.getpid(), workdir, DEFAULT_CONFIG).start()
+    # The plugin looks containers up in the daemon below, which starts after it.
+    proc = PluginProcess("due-test-%d" % os.getpid(), workdir, DEFAULT_CONFIG, docker_socket=str(workdir / "d" / "docker.sock")).start()
     yield proc
     proc.stop()
 

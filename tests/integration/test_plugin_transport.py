@@ -39,9 +39,12 @@ def in_process(sockdir, monkeypatch):
     monkeypatch.setattr(plugin, "REQUEST_TIMEOUT", 0.5)
     path = str(sockdir / "p.sock")
     listener = plugin.bind_socket(path)
-    server = plugin.Plugin(plugin.validate_config({}), None, "test")
-    threading.Thread(target=plugin.serve, args=(server, listener), daemon=True).start()
+    server = plugin.Server(plugin.Plugin(plugin.validate_config({}), None, "test"), listener)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     yield path
+    server.stop()
+    thread.join(10)
     listener.close()
 
 

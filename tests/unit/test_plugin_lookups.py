@@ -1,0 +1,137 @@
+"""The plugin's daemon lookup: what it caches (facts of a full container ID, which never change)
+and what it never caches (names and prefixes, which can point elsewhere at any time).
+
+A fake API object stands in for the daemon's HTTP answers; the real client is exercised against
+a real dockerd in tests/integration/test_existing_containers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import plugin_module  # noqa: E402
+
+plugin = plugin_module.load()
+A, B = "a1" * 32, "b2" * 32
+
+
+def description(cid, name, userns=""):
+    return {"Id": cid, "Name": "/" + name, "HostConfig": {"UsernsMode": userns}, "Mounts": []}
+
+
+class FakeAPI:
+    def __init__(self, answers):
+        self.answers = answers  # path -> (status, value)
+        self.asked = []
+
+    def get(self, path):
+        self.asked.append(unquote(path))
+        return self.answers.get(unquote(path), (404, None))
+
+
+def test_full_ids_are_cached_names_are_not():
+    api = FakeAPI({"/containers/web/json": (200, description(A, "web")), "/containers/%s/json" % A: (200, description(A, "web"))})
+    lookup = plugin.DaemonLookup(api)
+    assert lookup.container("web").id == A
+    assert lookup.container("web").id == A
+    assert api.asked == ["/containers/web/json"] * 2  # a name is asked every time
+    assert lookup.container(A).id == A  # known by ID from the name's answer
+    assert api.asked == ["/containers/web/json"] * 2
+
+
+def test_no_cache_when_disabled():
+    api = FakeAPI({"/containers/%s/json" % A: (200, description(A, "web"))})
+    lookup = plugin.DaemonLookup(api, cache=False)
+    lookup.container(A)
+    lookup.container(A)
+    assert len(api.asked) == 2
+
+
+def test_a_404_is_none_and_is_not_cached():
+    api = FakeAPI({})
+    lookup = plugin.DaemonLookup(api)
+    assert lookup.container(A) is None and lookup.container(A) is None
+    assert len(api.asked) == 2
+
+
+def test_a_hex_name_hiding_another_container_s_id_prefix_is_refused():
+    # "b2b2" names container A, and is also the beginning of container B's ID: once A loses the
+    # name, the daemon would resolve "b2b2" to B.
+    filters = "/containers/json?all=1&filters=" + json.dumps({"id": ["b2b2"]})
+    api = FakeAPI({"/containers/b2b2/json": (200, description(A, "b2b2")), filters: (200, [{"Id": B}, {"Id": A}])})
+    with pytest.raises(plugin.LookupFailed, match="also the beginning of container b2b2b2b2b2b2's ID"):
+        plugin.DaemonLookup(api).container("b2b2")
+
+
+def test_a_hex_name_with_no_other_container_behind_it_is_fine():
+    filters = "/containers/json?all=1&filters=" + json.dumps({"id": ["cafe"]})
+    api = FakeAPI({"/containers/cafe/json": (200, description(A, "cafe")), filters: (200, [{"Id": A}])})
+    assert plugin.DaemonLookup(api).container("cafe").id == A
+
+
+def test_an_id_prefix_or_a_non_hex_name_needs_no_extra_question():
+    api = FakeAPI({"/containers/a1a1/json": (200, description(A, "x")), "/containers/web-1/json": (200, description(B, "web-1"))})
+    lookup = plugin.DaemonLookup(api)
+    lookup.container("a1a1")
+    lookup.container("web-1")
+    assert api.asked == ["/containers/a1a1/json", "/containers/web-1/json"]
+
+
+def test_exec_to_container_is_cached_by_exact_exec_id():
+    api = FakeAPI({"/exec/e1/json": (200, {"ID": "e1", "ContainerID": A})})
+    lookup = plugin.DaemonLookup(api)
+    assert lookup.exec_container_id("e1") == A and lookup.exec_container_id("e1") == A
+    assert api.asked == ["/exec/e1/json"]
+
+
+def test_an_exec_without_container_fails_closed():
+    api = FakeAPI({"/exec/e1/json": (200, {"ID": "e1"})})
+    with pytest.raises(plugin.LookupFailed):
+        plugin.DaemonLookup(api).exec_container_id("e1")
+
+
+def test_volumes_are_cached_per_container_using_them():
+    api = FakeAPI({"/volumes/v": (200, {"Name": "v", "Driver": "local", "Options": {"o": "bind", "device": "/etc", "type": "none"}})})
+    lookup = plugin.DaemonLookup(api)
+    assert lookup.volume("v", A).options["device"] == "/etc"
+    lookup.volume("v", A)
+    lookup.volume("v", B)  # another container: the volume may have been made again since
+    assert api.asked == ["/volumes/v", "/volumes/v"]
+
+
+def test_unexpected_answers_fail_closed():
+    api = FakeAPI({"/containers/x/json": (200, ["not", "an", "object"]), "/volumes/v": (200, "text")})
+    with pytest.raises(plugin.LookupFailed):
+        plugin.DaemonLookup(api).container("x")
+    with pytest.raises(plugin.LookupFailed):
+        plugin.DaemonLookup(api).volume("v", A)
+
+
+def test_the_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(plugin, "CACHE_SIZE", 3)
+    ids = ["%064x" % n for n in range(5)]
+    api = FakeAPI({"/containers/%s/json" % i: (200, description(i, "c%s" % i[-1])) for i in ids})
+    lookup = plugin.DaemonLookup(api)
+    for i in ids:
+        lookup.container(i)
+    assert len(lookup.containers) == 3 and ids[0] not in lookup.containers
+
+
+def test_a_reload_starts_with_an_empty_cache(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    server = plugin.Plugin(plugin.load_config(str(config)), str(config), "test")
+    server.lookup.containers[A] = plugin.container_from_inspect(description(A, "web"))
+    server.reload()
+    assert not server.lookup.containers
+
+
+def test_exempt_users_switch_the_cache_off():
+    server = plugin.Plugin(plugin.validate_config({"exempt_users": ["admin"]}), None, "test")
+    assert server.lookup.use_cache is False
