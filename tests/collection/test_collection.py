@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -253,7 +254,8 @@ def test_ansible_test_sanity(installed):
     venv = DEV_CACHE / ("venv-sanity-" + CORE_PIN.split("==")[1])
     home = DEV_CACHE / "ansible-test-home"
     env = dict(os.environ, HOME=str(home), PATH="%s:%s" % (venv / "bin", os.environ["PATH"]))
-    argv = [venv / "bin" / "ansible-test", "sanity", "--local", "--requirements", "--python", "3.11", "--color", "no"]
+    python = "%d.%d" % sys.version_info[:2]  # the machine's python3, which both venvs are made from
+    argv = [venv / "bin" / "ansible-test", "sanity", "--local", "--requirements", "--python", python, "--color", "no"]
     result = run(argv, env=env, cwd=installed, check=False)
     missing = re.search(r"can be manually downloaded and saved to: (\S+)", result.stdout + result.stderr)
     if missing:
