@@ -17,7 +17,9 @@ request failed closed); "lost" (no HTTP answer: a transport error or a timeout).
 
 With --kill-plugin N it also SIGKILLs the plugin's main process N times (pid from systemd) and
 measures, per kill, the time until a request sent after the kill gets its expected answer again.
-With --until-file PATH it runs until that file exists (the upgrade benchmark) instead of --duration.
+With --restart-plugin N it restarts the plugin's service N times with systemctl (a planned restart:
+nothing may be refused). With --until-file PATH it runs until that file exists (the upgrade
+benchmark) instead of --duration.
 
 Prints one JSON object on stdout. Usage:
   python3 api_stream.py --image busybox:local [--clients 2] [--duration 10] [--kill-plugin 5]
@@ -148,6 +150,17 @@ def kill_loop(args, recorder: Recorder, kills: list) -> None:
                       "recovery_s": round(recovered_at - killed_at, 3) if recovered_at else None})
 
 
+def restart_loop(args, restarts: list) -> None:
+    """Planned restarts (`systemctl restart`, as the role's upgrade does): the plugin drains
+    and the next process takes over the socket; no request may be refused."""
+    for _ in range(args.restart_plugin):
+        time.sleep(args.restart_interval)
+        pid = plugin_pid(args.service)
+        started = time.monotonic()
+        subprocess.run(["systemctl", "restart", args.service], check=True, timeout=120)
+        restarts.append({"pid": pid, "new_pid": plugin_pid(args.service), "restart_s": round(time.monotonic() - started, 3)})
+
+
 def leftover_host_userns_containers(sock_path: str) -> list:
     """Containers this stream created in the host user namespace (there must be none); removes ours."""
     conn = UnixHTTPConnection(sock_path, 30)
@@ -180,10 +193,12 @@ def main() -> int:
     parser.add_argument("--ready-file", help="touch this file once the stream is running")
     parser.add_argument("--kill-plugin", type=int, default=0, metavar="N")
     parser.add_argument("--kill-interval", type=float, default=2.0)
+    parser.add_argument("--restart-plugin", type=int, default=0, metavar="N", help="systemctl restart the plugin N times")
+    parser.add_argument("--restart-interval", type=float, default=1.0)
     parser.add_argument("--service", default="docker-userns-enforcement-plugin.service")
     args = parser.parse_args()
 
-    recorder, stop, kills = Recorder(), threading.Event(), []
+    recorder, stop, kills, restarts = Recorder(), threading.Event(), [], []
     clients = [threading.Thread(target=client_loop, args=(args.socket, args.image, args.timeout, stop, recorder, n), daemon=True)
                for n in range(args.clients)]
     started = time.monotonic()
@@ -194,6 +209,9 @@ def main() -> int:
     if args.kill_plugin:
         kill_loop(args, recorder, kills)
         time.sleep(args.kill_interval)  # the stream goes on a while after the last kill
+    elif args.restart_plugin:
+        restart_loop(args, restarts)
+        time.sleep(args.restart_interval)
     elif args.until_file:
         while not os.path.exists(args.until_file):
             time.sleep(0.1)
@@ -217,6 +235,7 @@ def main() -> int:
         "lost": counts.get("lost", 0),
         "max_latency_s": round(latencies[-1], 3) if latencies else None,
         "kills": kills,
+        "restarts": restarts,
         "host_userns_containers": leftover_host_userns_containers(args.socket),
         "unexpected_examples": sorted({"%s: %s" % (r[2], r[4]) for r in recorder.records if r[3] != "expected"})[:10],
     }

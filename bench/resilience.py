@@ -5,7 +5,8 @@ One fresh Debian 12 host (systemd, Docker 20.10) on the private outer dockerd, c
 playbooks/site.yml. Inside it, bench/api_stream.py sends a steady mix of allowed and to-be-refused
 requests to the host's Docker while:
   1. the plugin's main process is SIGKILLed --kills times (systemd restarts it through its socket);
-  2. site.yml runs again with a newer plugin file (next patch version).
+  2. the plugin's service is restarted --restarts times with systemctl (a planned restart);
+  3. site.yml runs again --upgrades times, each with a newer plugin file (next patch version).
 Prints `name: value` lines. Needs root, the outer dockerd and the test virtual environment
 (`make bench` sets them up). Usage: python3 bench/resilience.py [--kills 5] [--keep]
 """
@@ -19,12 +20,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
 from fleet import Fleet, logs_dir, require_outer_dockerd_and_image, run_playbook  # noqa: E402
-from resilience import kill_under_load, upgrade_under_load  # noqa: E402
+from resilience import kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--upgrades", type=int, default=3)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the host (due-bench-res-1) afterwards")
     args = parser.parse_args()
@@ -53,7 +56,19 @@ def main() -> int:
         for example in killed["unexpected_examples"]:
             print("  (kill, not as expected) %s" % example, file=sys.stderr)
 
-        upgraded = upgrade_under_load(fleet, host, workdir, clients=args.clients)
+        restarted = restart_under_load(fleet, host, restarts=args.restarts, clients=args.clients)
+        print("restart_count: %d" % len(restarted["restarts"]), flush=True)
+        print("restart_requests: %d" % restarted["requests"])
+        print("restart_wrongly_allowed: %d" % (restarted["wrongly_allowed"] + len(restarted["host_userns_containers"])))
+        print("restart_refused_error: %d" % restarted["refused_error"])
+        print("restart_lost: %d" % restarted["lost"])
+        print("restart_max_latency_s: %.2f" % restarted["max_latency_s"])
+        print("restart_systemctl_s: %.2f" % max(r["restart_s"] for r in restarted["restarts"]))
+        for example in restarted["unexpected_examples"]:
+            print("  (restart, not as expected) %s" % example, file=sys.stderr)
+
+        upgraded = upgrade_under_load(fleet, host, workdir, clients=args.clients, upgrades=args.upgrades)
+        print("upgrade_count: %d" % upgraded["upgrades"])
         print("upgrade_playbook_rc: %d" % upgraded["playbook_rc"])
         print("upgrade_version: %s -> %s" % (upgraded["old_version"], upgraded["installed_version"]))
         print("upgrade_requests: %d" % upgraded["requests"])

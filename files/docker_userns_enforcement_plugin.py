@@ -26,7 +26,6 @@ import base64
 import binascii
 import collections
 import errno
-import http.client
 import json
 import os
 import posixpath
@@ -40,7 +39,6 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
-from urllib.parse import quote
 
 VERSION = "1.1.0"
 DEFAULT_NAME = "deny-userns-mode-host"
@@ -610,13 +608,16 @@ def container_from_inspect(data: Any) -> Container:
         if isinstance(mount, dict):
             mounts.append(tuple(_text(mount.get(key)) for key in ("Type", "Name", "Source", "Destination", "Driver")))
     # HostConfig as well: a bind the daemon did not list is still a bind (fail closed).
+    listed = {(kind, source, destination) for kind, _name, source, destination, _driver in mounts}
     for bind in host.get("Binds") or []:
-        source = _text(bind).split(":", 1)[0]
-        if source.startswith("/"):
-            mounts.append(("bind", "", source, _text(bind).split(":")[1] if ":" in _text(bind) else "", ""))
+        parts = _text(bind).split(":")
+        if parts[0].startswith("/") and ("bind", parts[0], parts[1] if len(parts) > 1 else "") not in listed:
+            mounts.append(("bind", "", parts[0], parts[1] if len(parts) > 1 else "", ""))
     for mount in host.get("Mounts") or []:
         if isinstance(mount, dict) and _text(mount.get("Type")) == "bind":
-            mounts.append(("bind", "", _text(mount.get("Source")), _text(mount.get("Target")), ""))
+            entry = ("bind", _text(mount.get("Source")), _text(mount.get("Target")))
+            if entry not in listed:
+                mounts.append(("bind", "", entry[1], entry[2], ""))
     return Container(
         id=data["Id"],
         name=_text(data.get("Name")).lstrip("/"),
@@ -664,8 +665,8 @@ def volume_host_path(volume: Volume) -> Optional[str]:
 def host_backed_mounts(container: Container, lookup: ContainerLookup) -> List[str]:
     """The container's mounts that show host files (binds, volumes that bind or mount a host
     path, volumes of other drivers, types the plugin does not know), described for a message."""
-    found = []
-    for kind, name, source, destination, driver in container.mounts:
+    found: List[str] = []
+    for kind, name, source, destination, driver in dict.fromkeys(container.mounts):  # listed twice: binds
         where = " at %s" % destination if destination else ""
         if kind == "bind":
             found.append("bind mount of %s%s" % (source, where))
@@ -1161,52 +1162,106 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
 
 LOOKUP_TIMEOUT = 10.0
 MAX_LOOKUP_BYTES = 16 * 1024 * 1024
-CACHE_SIZE = 4096
+CACHE_SIZE = 1024
 USER_AGENT = "docker-userns-enforcement-plugin/%s (container lookup)" % VERSION
 _HEX = re.compile(r"[0-9a-f]+")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("docker", timeout=timeout)
-        self.unix_path = path
+def quote(text: str) -> str:
+    """Percent-encode everything but unreserved characters (a "/" in a link name included)."""
+    return "".join(chr(b) if b in _UNRESERVED else "%%%02X" % b for b in text.encode("utf-8", errors="replace"))
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+class _Broken(Exception):
+    """The daemon's answer was cut short or is not HTTP."""
+
+
+def read_response(reader: Any) -> Tuple[int, bytes, bool]:
+    """(status, body, connection closes) of one HTTP/1.1 response; chunked or not, bounded."""
+    status_line = reader.readline(MAX_HEADER_BYTES)
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise _Broken("no HTTP status line" if status_line else "the connection closed")
+    status, length, chunked, close = int(parts[1]), None, False, parts[0] == b"HTTP/1.0"
+    while True:
+        line = reader.readline(MAX_HEADER_BYTES)
+        if not line.endswith(b"\n"):
+            raise _Broken("headers cut short")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = value.endswith(b"chunked")
+        elif name == b"connection":
+            close = value == b"close"
+    if chunked:
+        chunks, size = [], 0
+        while True:
+            line = reader.readline(1024)
+            try:
+                chunk_size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _Broken("a malformed chunk") from None
+            if chunk_size == 0:
+                while reader.readline(MAX_HEADER_BYTES) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            size += chunk_size
+            if size > MAX_LOOKUP_BYTES:
+                raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+            chunks.append(reader.read(chunk_size))
+            reader.readline(2)
+        return status, b"".join(chunks), close
+    if length is None:
+        body = reader.read(MAX_LOOKUP_BYTES + 1)  # until the daemon closes
+        close = True
+    elif length > MAX_LOOKUP_BYTES:
+        raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+    else:
+        body = reader.read(length)
+        if len(body) < length:
+            raise _Broken("the body was cut short")
+    if len(body) > MAX_LOOKUP_BYTES:
+        raise LookupFailed("the daemon's answer is larger than %d bytes" % MAX_LOOKUP_BYTES)
+    return status, body, close
 
 
 class DockerAPI:
     """A small blocking client of the daemon's API over its Unix socket, one keep-alive
-    connection per thread (lookups run on the transport's worker threads)."""
+    connection per thread (lookups run on the transport's worker threads). The standard
+    library's http.client would do, but imports the email package: 6 MB more resident."""
 
     def __init__(self, socket_path: str, timeout: float = LOOKUP_TIMEOUT):
         self.socket_path = socket_path
         self.timeout = timeout
         self.local = threading.local()
 
+    def _connect(self) -> Tuple[socket.socket, Any]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        return sock, sock.makefile("rb")
+
     def get(self, path: str) -> Tuple[int, Any]:
         """(status, decoded JSON or None); raise LookupFailed when the daemon cannot be asked."""
+        request = b"GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: %s\r\n\r\n" % (path.encode("ascii"), USER_AGENT.encode())
         for attempt in (1, 2):
-            conn = getattr(self.local, "conn", None)
-            reused = conn is not None
-            if conn is None:
-                conn = self.local.conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+            connection = getattr(self.local, "connection", None)
+            reused = connection is not None
             try:
-                conn.request("GET", path, headers={"User-Agent": USER_AGENT})
-                response = conn.getresponse()
-                data = response.read(MAX_LOOKUP_BYTES + 1)
-                if len(data) > MAX_LOOKUP_BYTES or not response.isclosed() and response.length:
-                    raise LookupFailed("the daemon's answer to GET %s is larger than %d bytes" % (path[:200], MAX_LOOKUP_BYTES))
-                if response.will_close:
-                    self._drop()
-            except (OSError, http.client.HTTPException) as err:
+                if connection is None:
+                    connection = self.local.connection = self._connect()
+                connection[0].sendall(request)
+                status, data, close = read_response(connection[1])
+            except (OSError, _Broken) as err:
                 self._drop()
                 if reused and attempt == 1:
                     continue  # the daemon closed a kept-alive connection: a GET can be sent again
@@ -1215,23 +1270,26 @@ class DockerAPI:
             except LookupFailed:
                 self._drop()
                 raise
-            if response.status == 404:
+            if close:
+                self._drop()
+            if status == 404:
                 return 404, None
             try:
                 value = json.loads(data)
             except ValueError:
                 value = None
-            if response.status != 200 or value is None:
+            if status != 200 or value is None:
                 message = value.get("message", "") if isinstance(value, dict) else data[:200].decode("utf-8", "replace")
-                raise LookupFailed("the Docker daemon answered GET %s with %d: %s" % (path[:200], response.status, str(message)[:300]))
+                raise LookupFailed("the Docker daemon answered GET %s with %d: %s" % (path[:200], status, str(message)[:300]))
             return 200, value
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:
-        conn = getattr(self.local, "conn", None)
-        self.local.conn = None
-        if conn is not None:
-            conn.close()
+        connection = getattr(self.local, "connection", None)
+        self.local.connection = None
+        if connection is not None:
+            connection[1].close()
+            connection[0].close()
 
 
 class DaemonLookup(ContainerLookup):
@@ -1275,7 +1333,7 @@ class DaemonLookup(ContainerLookup):
             if cached is not None:
                 return cached
         self.lookups += 1
-        status, data = self.api.get("/containers/%s/json" % quote(ref, safe=""))
+        status, data = self.api.get("/containers/%s/json" % quote(ref))
         if status == 404:
             return None
         container = container_from_inspect(data)
@@ -1289,7 +1347,7 @@ class DaemonLookup(ContainerLookup):
         with it would take the reference over once the name is gone."""
         if ref == container.id or container.id.startswith(ref) or not _HEX.fullmatch(ref):
             return
-        filters = quote(json.dumps({"id": [ref]}), safe="")
+        filters = quote(json.dumps({"id": [ref]}))
         _status, listed = self.api.get("/containers/json?all=1&filters=%s" % filters)
         others = [c.get("Id", "") for c in listed or [] if isinstance(c, dict) and str(c.get("Id", "")).startswith(ref) and c.get("Id") != container.id]
         if others:
@@ -1300,7 +1358,7 @@ class DaemonLookup(ContainerLookup):
         if cached is not None:
             return cached
         self.lookups += 1
-        status, data = self.api.get("/exec/%s/json" % quote(exec_id, safe=""))
+        status, data = self.api.get("/exec/%s/json" % quote(exec_id))
         if status == 404:
             return None
         container_id = data.get("ContainerID") if isinstance(data, dict) else None
@@ -1316,7 +1374,7 @@ class DaemonLookup(ContainerLookup):
         if cached is not None:
             return cached
         self.lookups += 1
-        status, data = self.api.get("/volumes/%s" % quote(name, safe=""))
+        status, data = self.api.get("/volumes/%s" % quote(name))
         if status == 404:
             return None
         if not isinstance(data, dict):
@@ -1467,7 +1525,7 @@ def parse_head(head: bytes) -> Tuple[str, str, int, bool]:
 
 
 class Connection:
-    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "deadline")
+    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "closing", "deadline")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -1475,7 +1533,8 @@ class Connection:
         self.buffer = b""
         self.out = b""
         self.waiting = False  # a decision for this connection is with a worker thread
-        self.close_after = False
+        self.close_after = False  # the next answer says Connection: close
+        self.closing = False  # the answer being sent said Connection: close
         self.deadline = 0.0  # when a started request must be complete; 0: none started
 
 
@@ -1639,8 +1698,9 @@ class Server:
 
     def _answer(self, conn: Connection, method: str, target: str, body: bytes) -> None:
         path = target.split("?", 1)[0]
+        keep_alive = not (conn.close_after or self.draining)
         if method != "POST":
-            self._send(conn, _response(404, b'{"Err":"use POST"}', conn.close_after or self.draining))
+            self._reply(conn, 404, b'{"Err":"use POST"}')
             return
         if path == "/AuthZPlugin.AuthZReq":
             self.stats["requests"] += 1
@@ -1649,21 +1709,24 @@ class Server:
             except LookupDeferred:
                 self._defer(conn, body)
                 return
-            if answer is ALLOW_ANSWER and not (conn.close_after or self.draining):
+            if answer is ALLOW_ANSWER and keep_alive:
                 self._send(conn, _ALLOW_RESPONSE)
                 return
-            status = 200
-        elif path == "/AuthZPlugin.AuthZRes" and not (conn.close_after or self.draining):
+            self._reply(conn, 200, answer)
+        elif path == "/AuthZPlugin.AuthZRes" and keep_alive:
             self._send(conn, _ALLOW_RESPONSE)
-            return
         else:
-            status, answer = self.plugin.handle(path, body)
-        self._send(conn, _response(status, answer, conn.close_after or self.draining))
+            self._reply(conn, *self.plugin.handle(path, body))
+
+    def _reply(self, conn: Connection, status: int, body: bytes) -> None:
+        """Send an answer that says Connection: close when the connection is to be closed."""
+        conn.closing = conn.close_after or self.draining
+        self._send(conn, _response(status, body, conn.closing))
 
     def _defer(self, conn: Connection, body: bytes) -> None:
         if self.pending >= MAX_PENDING_LOOKUPS:
             message = {"Allow": False, "Msg": "the plugin has too many requests waiting for container lookups; try again", "Err": ""}
-            self._send(conn, _response(200, json.dumps(message).encode(), conn.close_after or self.draining))
+            self._reply(conn, 200, json.dumps(message).encode())
             return
         if not self.workers:
             for number in range(LOOKUP_WORKERS):
@@ -1700,7 +1763,7 @@ class Server:
             if conn.fd not in self.connections or self.connections[conn.fd] is not conn:
                 continue  # the daemon closed the connection meanwhile
             conn.waiting = False
-            self._send(conn, _response(200, answer, conn.close_after or self.draining))
+            self._reply(conn, 200, answer)
             self._process(conn)
         if self.draining and not self.pending:
             self._set_accepting(False)
@@ -1719,7 +1782,7 @@ class Server:
         if sent < len(data):
             conn.out = data[sent:]
             self.epoll.modify(conn.fd, select.EPOLLIN | select.EPOLLOUT)
-        elif conn.close_after or self.draining:
+        elif conn.closing:
             self._close(conn)
 
     def _flush(self, conn: Connection) -> None:
@@ -1731,17 +1794,21 @@ class Server:
             self._close(conn)
             return
         conn.out = conn.out[sent:]
-        if not conn.out:
-            if conn.close_after or self.draining:
-                self._close(conn)
-            else:
-                self.epoll.modify(conn.fd, select.EPOLLIN)
+        if conn.out:
+            return
+        if conn.closing:
+            self._close(conn)
+        elif self.draining:
+            self._close_idle(conn)  # it announced keep-alive: the client may already be sending
+        else:
+            self.epoll.modify(conn.fd, select.EPOLLIN)
 
     def _refuse(self, conn: Connection, err: Exception) -> None:
         message = {"Allow": False, "Msg": "the authorization plugin could not read the request: %s" % err, "Err": str(err)}
         conn.close_after = True
         conn.buffer = b""
-        self._send(conn, _response(400, json.dumps(message).encode(), close=True))
+        conn.deadline = 0.0
+        self._reply(conn, 400, json.dumps(message).encode())
 
     def _expire_stalled(self) -> None:
         now = time.monotonic()
@@ -1761,22 +1828,30 @@ class Server:
     def _start_drain(self) -> None:
         """Stop taking connections once no lookup waits for a nested request on a new one;
         answer what was asked with Connection: close; close idle connections so that no request
-        the daemon sends can be lost: after shutdown(SHUT_RD) its next write fails at once
-        (EPIPE, nothing written, so Go's HTTP client resends it on a new connection, which the
-        next plugin process takes), and a request already queued is still read and answered."""
+        the daemon sends is lost (see _close_idle)."""
         self.drain_deadline = time.monotonic() + DRAIN_TIMEOUT
         if not self.pending:
             self._set_accepting(False)
         for conn in list(self.connections.values()):
-            conn.close_after = True
-            if conn.buffer or conn.out or conn.waiting:
-                continue  # answered, then closed
-            try:
-                conn.sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                self._close(conn)
+            if conn.out:
+                continue  # _flush closes it once the answer is out
+            if conn.buffer or conn.waiting:
+                conn.close_after = True  # its answer says Connection: close
                 continue
-            self._read(conn)  # a request queued before the shutdown, or end of stream
+            self._close_idle(conn)
+
+    def _close_idle(self, conn: Connection) -> None:
+        """Close a kept-alive connection the daemon may be writing a request into right now.
+        After shutdown(SHUT_RD) the daemon's next write fails at once (EPIPE, nothing written, so
+        Go's HTTP client sends the request again on a new connection, which the next plugin
+        process takes); a request that was already queued is still read and answered."""
+        conn.close_after = True
+        try:
+            conn.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            self._close(conn)
+            return
+        self._read(conn)  # a queued request, or the end of the stream
 
 
 def activated_socket(env: Dict[str, str], pid: int) -> Optional[socket.socket]:

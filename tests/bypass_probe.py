@@ -18,16 +18,40 @@ Unicode folding, repeated keys and objects, nulls, top-level HostConfig fields, 
 trailing data), the same shapes as the differential test, and reports for each whether the
 plugin refused it and whether the daemon made a host-userns container: with the plugin
 enforcing, no body may get past it to such a container, on whatever Docker version runs.
+
+With --classes it tries the ways around the remapping that do not create a host-userns
+container (one JSON object per case: class, case, attempt, control, escaped):
+
+    mounts    docker cp (archive GET, HEAD, PUT; the old copy route) through a bind mount and
+              through a local volume with o=bind, of a root-only directory it makes; control: a
+              container with a plain named volume
+    routes    a pre-1.24 start carrying UsernsMode=host in every version spelling (/v1.23.,
+              /v1.020 ...); creates whose body the daemon may hide from the plugin (a URI ending
+              in /auth, 1 MiB or more, chunked)
+    existing  exec, start, restart, unpause, attach, update, rename, cp into, and new containers
+              joining the namespaces of containers OUTSIDE the remapping that the caller made
+              beforehand (--outside ID, --outside-stopped ID, optionally --pending-exec ID: made
+              while the plugin was in audit mode); control: the same request on a remapped container
+
+    python3 bypass_probe.py --image IMAGE --classes mounts,routes
+    python3 bypass_probe.py --image IMAGE --classes existing --outside ID --outside-stopped ID
+
+"escaped" is true when the daemon did what the attempt asked (a file read or written through the
+mount, a container in the host user namespace, an exec or start accepted): it must never be.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
+import os
 import random
+import shutil
 import socket
 import sys
+import tarfile
 import uuid
 
 # name -> body template; {image} and {mode} are filled in ("host", or "" for the control).
@@ -50,16 +74,24 @@ def body_of(case: str, image: str, mode: str) -> bytes:
     return CASES[case].format(image=image, mode=mode).encode("utf-8", errors="surrogateescape")
 
 
-def request(sock_path: str, method: str, path: str, body: bytes = None) -> tuple:
+def request(sock_path: str, method: str, path: str, body=None, content_type: str = "application/json") -> tuple:
+    """(status, text); body may be bytes, or an iterator of bytes to send chunked."""
     conn = http.client.HTTPConnection("localhost", timeout=60)
     conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.sock.settimeout(60)
     conn.sock.connect(sock_path)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, path, body=body, headers=headers)
+        headers = {"Content-Type": content_type} if body is not None else {}
+        chunked = body is not None and not isinstance(body, bytes)
+        try:
+            conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered before the whole body was read: read that answer
         response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", errors="replace")
+        data = response.read() if method != "HEAD" else b""
+        if method == "HEAD" and response.status == 200:
+            data = response.getheader("X-Docker-Container-Path-Stat", "").encode()
+        return response.status, data.decode("utf-8", errors="replace")
     finally:
         conn.close()
 
@@ -138,15 +170,202 @@ def probe_generated(sock_path: str, image: str, count: int, seed: int) -> list:
     return results
 
 
+# --- ways around the remapping that do not create a host-userns container ----------------------
+
+
+def outcome(status: int, message: str) -> dict:
+    return {"status": status, "message": message.strip()[:300]}
+
+
+def json_body(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def make_container(sock_path: str, image: str, host_config: dict = None, cmd=("sleep", "600"), start: bool = True) -> str:
+    name = "due-probe-%s" % uuid.uuid4().hex[:10]
+    body = {"Image": image, "Cmd": list(cmd), "HostConfig": dict({"NetworkMode": "none"}, **(host_config or {}))}
+    status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
+    if status != 201:
+        raise RuntimeError("creating a probe container failed: %d %s" % (status, message))
+    container_id = json.loads(message)["Id"]
+    if start:
+        status, message = request(sock_path, "POST", "/containers/%s/start" % container_id)
+        if status not in (204, 304):
+            raise RuntimeError("starting a probe container failed: %d %s" % (status, message))
+    return container_id
+
+
+def remove(sock_path: str, container_id: str) -> None:
+    request(sock_path, "DELETE", "/containers/%s?force=1&v=1" % container_id)
+
+
+def tar_of(name: str, content: bytes) -> bytes:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    return data.getvalue()
+
+
+def succeeded(status: int) -> bool:
+    return 200 <= status < 300 or status == 101
+
+
+SECRET = b"root:due-probe-secret-hash\n"
+
+
+def probe_mounts(sock_path: str, image: str) -> list:
+    """docker cp through host-backed mounts of a root-only directory; a named volume as control."""
+    secret_dir = "/var/lib/due-probe-secret-%s" % uuid.uuid4().hex[:8]
+    os.makedirs(secret_dir, mode=0o700)
+    with open(os.path.join(secret_dir, "shadow"), "wb") as handle:
+        handle.write(SECRET)
+    os.chmod(os.path.join(secret_dir, "shadow"), 0o600)
+    volume = "due-probe-bind-%s" % uuid.uuid4().hex[:8]
+    plain = "due-probe-plain-%s" % uuid.uuid4().hex[:8]
+    request(sock_path, "POST", "/volumes/create", json_body({"Name": volume, "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": secret_dir}}))
+    containers = {}
+    results = []
+    try:
+        containers["bind mount"] = make_container(sock_path, image, {"Binds": ["%s:/data" % secret_dir]}, start=False)
+        containers["volume with o=bind"] = make_container(sock_path, image, {"Binds": ["%s:/data" % volume]}, start=False)
+        control = containers["control"] = make_container(sock_path, image, {"Binds": ["%s:/data" % plain]}, start=False)
+        for via in ("bind mount", "volume with o=bind"):
+            target = containers[via]
+            cases = [
+                ("GET archive (docker cp out)", "GET", "/containers/{}/archive?path=/data/shadow", None),
+                ("HEAD archive (docker cp stat)", "HEAD", "/containers/{}/archive?path=/data/shadow", None),
+                ("PUT archive (docker cp in)", "PUT", "/containers/{}/archive?path=/data", tar_of("due-probe-written", b"x")),
+                ("old copy route, API 1.23", "POST", "/v1.23/containers/{}/copy", json_body({"Resource": "/data/shadow"})),
+            ]
+            for case, method, path, body in cases:
+                content_type = "application/x-tar" if method == "PUT" else "application/json"
+                status, message = request(sock_path, method, path.format(target), body, content_type)
+                control_status, control_message = request(sock_path, method, path.format(control).replace("/data/shadow", "/data"), body, content_type)
+                written = os.path.exists(os.path.join(secret_dir, "due-probe-written"))
+                results.append({
+                    "class": "mounts", "case": "%s through a %s" % (case, via),
+                    "attempt": outcome(status, message if method != "GET" else message[:80]),
+                    "control": None if "copy route" in case else outcome(control_status, control_message[:80]),
+                    "escaped": written or (succeeded(status) and method != "POST") or SECRET.decode().strip() in message,
+                })
+    finally:
+        for container_id in containers.values():
+            remove(sock_path, container_id)
+        request(sock_path, "DELETE", "/volumes/%s" % volume)
+        request(sock_path, "DELETE", "/volumes/%s" % plain)
+        shutil.rmtree(secret_dir, ignore_errors=True)
+    return results
+
+
+def host_userns_of(sock_path: str, container_id: str) -> str:
+    status, message = request(sock_path, "GET", "/containers/%s/json" % container_id)
+    return json.loads(message)["HostConfig"]["UsernsMode"] if status == 200 else ""
+
+
+def probe_routes(sock_path: str, image: str) -> list:
+    """Version spellings of the pre-1.24 start, and creates whose body may be hidden."""
+    results = []
+    for version in ("v1.23", "v1.23.", "v1.020", "v1.0023"):
+        container_id = make_container(sock_path, image, start=False)
+        try:
+            status, message = request(sock_path, "POST", "/%s/containers/%s/start" % (version, container_id), json_body({"UsernsMode": "host"}))
+            results.append({"class": "routes", "case": "start with UsernsMode=host at /%s/" % version,
+                            "attempt": outcome(status, message), "control": None,
+                            "escaped": host_userns_of(sock_path, container_id) == "host"})
+        finally:
+            remove(sock_path, container_id)
+    host = {"Image": image, "Cmd": ["true"], "HostConfig": {"UsernsMode": "host"}}
+    hidden = [
+        ("create with a URI ending in /auth", "/v1.41/containers/create?x=/auth", json_body(host)),
+        ("create body of 1 MiB", "/containers/create", json_body(dict(host, Labels={"pad": "x" * (1024 * 1024)}))),
+        ("chunked create body", "/containers/create", iter([json_body(host)])),
+    ]
+    for case, path, body in hidden:
+        name = "due-probe-%s" % uuid.uuid4().hex[:10]
+        status, message = request(sock_path, "POST", path + ("&" if "?" in path else "?") + "name=" + name, body)
+        escaped = status == 201 and host_userns_of(sock_path, name) == "host"
+        if status == 201:
+            remove(sock_path, name)
+        results.append({"class": "routes", "case": case, "attempt": outcome(status, message), "control": None, "escaped": escaped})
+    return results
+
+
+def probe_existing(sock_path: str, image: str, outside: str, outside_stopped: str, pending_exec: str = "") -> list:
+    """Requests that run code in, attach to, revive, change or write into containers outside the
+    remapping, each beside the same request on a remapped container."""
+    inside = make_container(sock_path, image)
+    inside_stopped = make_container(sock_path, image, start=False)
+    results = []
+    made = []
+
+    def attempt(case, method, path, body=None, target=outside, control=inside, content_type="application/json", has_control=True):
+        status, message = request(sock_path, method, path.format(target), body, content_type)
+        control_outcome = None
+        if has_control:
+            control_outcome = outcome(*request(sock_path, method, path.format(control), body, content_type))
+        if status == 201 and "Id" in message and "/containers/create" in path:
+            made.append(json.loads(message)["Id"])
+        results.append({"class": "existing", "case": case, "attempt": outcome(status, message),
+                        "control": control_outcome, "escaped": succeeded(status)})
+
+    try:
+        attempt("exec create", "POST", "/containers/{}/exec", json_body({"Cmd": ["cat", "/proc/self/uid_map"]}))
+        attempt("start", "POST", "/containers/{}/start", target=outside_stopped, control=inside_stopped)
+        attempt("restart", "POST", "/containers/{}/restart?t=0")
+        request(sock_path, "POST", "/containers/%s/pause" % outside)
+        request(sock_path, "POST", "/containers/%s/pause" % inside)
+        attempt("unpause", "POST", "/containers/{}/unpause")
+        request(sock_path, "POST", "/containers/%s/unpause" % outside)  # refused: it stays paused
+        attempt("attach", "POST", "/containers/{}/attach?stream=0&logs=1&stdout=1")
+        attempt("websocket attach", "GET", "/containers/{}/attach/ws?stream=0&logs=1", has_control=False)
+        attempt("update restart policy", "POST", "/containers/{}/update", json_body({"RestartPolicy": {"Name": "always"}}))
+        attempt("rename", "POST", "/containers/{}/rename?name=due-probe-%s" % uuid.uuid4().hex[:8], has_control=False)
+        attempt("docker cp into it", "PUT", "/containers/{}/archive?path=/", tar_of("due-probe-written", b"x"), content_type="application/x-tar")
+        for field in ("PidMode", "NetworkMode", "IpcMode"):
+            body = '{"Image": "%s", "Cmd": ["true"], "HostConfig": {"%s": "container:{}"}}' % (image, field)
+            status, message = request(sock_path, "POST", "/containers/create", body.replace("{}", outside).encode())
+            control_status, control_message = request(sock_path, "POST", "/containers/create", body.replace("{}", inside).encode())
+            made += [json.loads(m)["Id"] for st, m in ((status, message), (control_status, control_message)) if st == 201]
+            results.append({"class": "existing", "case": "create joining its %s" % field, "attempt": outcome(status, message),
+                            "control": outcome(control_status, control_message), "escaped": status == 201})
+        if pending_exec:
+            status, message = request(sock_path, "POST", "/exec/%s/start" % pending_exec, json_body({"Detach": True}))
+            results.append({"class": "existing", "case": "start an exec left pending in audit mode",
+                            "attempt": outcome(status, message), "control": None, "escaped": succeeded(status)})
+    finally:
+        for container_id in [inside, inside_stopped] + made:
+            remove(sock_path, container_id)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default="/var/run/docker.sock")
     parser.add_argument("--image", required=True)
     parser.add_argument("--generated", type=int, default=0, help="send this many generated bodies instead")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--classes", help="comma-separated: mounts, routes, existing (instead of the create bodies)")
+    parser.add_argument("--outside", help="ID of a running container outside the remapping (class existing)")
+    parser.add_argument("--outside-stopped", help="ID of a stopped container outside the remapping (class existing)")
+    parser.add_argument("--pending-exec", default="", help="ID of an exec created in --outside, never started")
     args = parser.parse_args()
     if args.generated:
         results = probe_generated(args.socket, args.image, args.generated, args.seed)
+    elif args.classes:
+        results = []
+        for name in args.classes.split(","):
+            if name == "mounts":
+                results += probe_mounts(args.socket, args.image)
+            elif name == "routes":
+                results += probe_routes(args.socket, args.image)
+            elif name == "existing":
+                if not args.outside or not args.outside_stopped:
+                    parser.error("class existing needs --outside and --outside-stopped")
+                results += probe_existing(args.socket, args.image, args.outside, args.outside_stopped, args.pending_exec)
+            else:
+                parser.error("unknown class %r" % name)
     else:
         results = probe(args.socket, args.image)
     json.dump(results, sys.stdout, indent=1)

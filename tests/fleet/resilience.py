@@ -45,13 +45,23 @@ def kill_under_load(fleet: Fleet, host: str, kills: int = 5, clients: int = 2, i
     return result
 
 
+def restart_under_load(fleet: Fleet, host: str, restarts: int = 5, clients: int = 2, interval: float = 1.0) -> Dict:
+    """`systemctl restart` the plugin `restarts` times while `clients` threads send requests."""
+    install_stream(fleet, host)
+    result = _stream_result(fleet.run(
+        host, "python3", HOST_DIR + "/api_stream.py", "--image", NESTED_IMAGE, "--clients", str(clients),
+        "--restart-plugin", str(restarts), "--restart-interval", str(interval), timeout=restarts * (interval + 60) + 60))
+    result["docker_answers_after"] = fleet.docker_answers(host)
+    return result
+
+
 def plugin_version(fleet: Fleet, host: str) -> str:
     return fleet.run(host, "python3", PLUGIN_PATH, "--version").stdout.decode().split()[-1]
 
 
-def newer_role(workdir: Path) -> (Path, str):
-    """A copy of the role whose plugin file is the current one with the next patch version."""
-    roles = workdir / "newer-roles"
+def newer_role(workdir: Path, bump: int = 1) -> (Path, str):
+    """A copy of the role whose plugin file is the current one with a patch version `bump` higher."""
+    roles = workdir / ("newer-roles-%d" % bump)
     if roles.exists():
         shutil.rmtree(roles)
     shutil.copytree(REPO / "roles" / "docker_userns", roles / "docker_userns", symlinks=False)
@@ -60,16 +70,16 @@ def newer_role(workdir: Path) -> (Path, str):
     match = re.search(r'^VERSION = "(\d+)\.(\d+)\.(\d+)"$', source, re.M)
     if not match:
         raise RuntimeError("no VERSION = \"X.Y.Z\" line in the plugin file")
-    new_version = "%s.%s.%d" % (match.group(1), match.group(2), int(match.group(3)) + 1)
+    new_version = "%s.%s.%d" % (match.group(1), match.group(2), int(match.group(3)) + bump)
     plugin_file.unlink()  # it was a copy of the symlink's target; never write through to files/
     plugin_file.write_text(source[:match.start()] + 'VERSION = "%s"' % new_version + source[match.end():])
     return roles, new_version
 
 
-def upgrade_under_load(fleet: Fleet, host: str, workdir: Path, clients: int = 2) -> Dict:
-    """Re-run site.yml on `host` with a newer plugin file while requests stream; Docker must not restart."""
+def upgrade_under_load(fleet: Fleet, host: str, workdir: Path, clients: int = 2, upgrades: int = 1) -> Dict:
+    """Re-run site.yml on `host` `upgrades` times, each with a newer plugin file, while requests
+    stream; Docker must not restart."""
     install_stream(fleet, host)
-    roles, new_version = newer_role(workdir)
     old_version = plugin_version(fleet, host)
     docker_pid_before = fleet.unit_property(host, "docker.service", "MainPID")
     docker_started_before = fleet.unit_property(host, "docker.service", "ExecMainStartTimestampMonotonic")
@@ -89,8 +99,14 @@ def upgrade_under_load(fleet: Fleet, host: str, workdir: Path, clients: int = 2)
             time.sleep(0.2)
         time.sleep(1)  # some requests before the upgrade starts
         inventory = fleet.inventory(hosts=[host], filename="upgrade-%s.ini" % host)
-        playbook = run_playbook("playbooks/site.yml", inventory, env={"ANSIBLE_ROLES_PATH": str(roles)},
-                                log=workdir / ("upgrade-%s.log" % host))
+        playbooks = []
+        for bump in range(1, upgrades + 1):
+            roles, new_version = newer_role(workdir, bump)
+            playbooks.append(run_playbook("playbooks/site.yml", inventory, env={"ANSIBLE_ROLES_PATH": str(roles)},
+                                          log=workdir / ("upgrade-%s-%d.log" % (host, bump))))
+            if playbooks[-1].rc != 0:
+                break
+        playbook = playbooks[-1]
         time.sleep(1)  # and some after it
     finally:
         fleet.run(host, "touch", until_file, check=False)
@@ -98,7 +114,8 @@ def upgrade_under_load(fleet: Fleet, host: str, workdir: Path, clients: int = 2)
     result = _stream_result(subprocess.CompletedProcess(stream.args, stream.returncode, stdout, stderr))
     result.update({
         "playbook_rc": playbook.rc,
-        "playbook_s": round(playbook.seconds, 1),
+        "upgrades": len(playbooks),
+        "playbook_s": round(sum(p.seconds for p in playbooks), 1),
         "recap": playbook.recap().get(host, {}),
         "old_version": old_version,
         "new_version": new_version,

@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import (Fleet, audit_failing, audit_table, remove_enforcement_by_hand,  # noqa: E402
                    require_outer_dockerd_and_image, run_playbook)
-from resilience import PLUGIN_PATH, kill_under_load, upgrade_under_load  # noqa: E402
+from resilience import PLUGIN_PATH, kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402
 
 # The daemon.json every host has before the role: the rollout must keep it where it fails.
 PREVIOUS_DAEMON_JSON = '{\n  "log-opts": {"max-size": "10m", "max-file": "2"}\n}\n'
@@ -149,13 +149,23 @@ def test_sigkilled_plugin_lets_nothing_through_and_comes_back(converged):
     assert refuses_host_userns(converged, host)
 
 
-def test_upgrade_in_place_replaces_the_plugin_without_restarting_docker(converged, workdir):
+def test_planned_restarts_refuse_nothing(converged):
+    host = converged.names[2]
+    result = restart_under_load(converged, host, restarts=3)
+    assert [r["new_pid"] not in (0, r["pid"]) for r in result["restarts"]] == [True] * 3, result
+    assert result["wrongly_allowed"] == 0 and result["host_userns_containers"] == [], result
+    assert result["refused_error"] == 0 and result["lost"] == 0, result  # the drain: nothing refused
+    assert result["expected"] > 0 and result["docker_answers_after"]
+
+
+def test_upgrades_in_place_replace_the_plugin_without_restarting_docker_or_refusing(converged, workdir):
     host = converged.names[3]
-    result = upgrade_under_load(converged, host, workdir)
-    assert result["playbook_rc"] == 0, result
+    result = upgrade_under_load(converged, host, workdir, upgrades=2)
+    assert result["playbook_rc"] == 0 and result["upgrades"] == 2, result
     assert result["installed_version"] == result["new_version"] != result["old_version"]
     assert result["plugin_restarted"]
     assert not result["docker_restarted"]
     assert result["wrongly_allowed"] == 0 and result["host_userns_containers"] == [], result
+    assert result["refused_error"] == 0 and result["lost"] == 0, result
     assert result["expected"] > 0 and result["docker_answers_after"]
     assert refuses_host_userns(converged, host)

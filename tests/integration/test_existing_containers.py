@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+import bypass_probe
 from harness import TEST_IMAGE, remove_tree, short_tempdir
 
 DENIED = 403
@@ -358,3 +359,26 @@ def test_lookups_fail_closed_when_the_daemon_cannot_be_asked(dockerd, inside, co
     result = dockerd.docker("exec", inside["running"], "true")
     refused(result, b"cannot ask the Docker daemon at /nonexistent/docker.sock")
     assert ok(dockerd.docker("ps", "-q"))  # requests about no existing container need no lookup
+
+
+# --- the bypass probe's classes, as Molecule runs them on Docker 26.1 and 28.5 ----------------------
+
+
+def test_the_bypass_probe_finds_no_way_around_the_remapping(dockerd, configured):
+    configured({"mode": "audit"})  # how containers outside the remapping come to exist
+    running = ok(dockerd.docker("run", "-d", "--userns=host", "--network", "none", TEST_IMAGE, "sleep", "600")).decode().strip()
+    stopped = ok(dockerd.docker("create", "--userns=host", "--network", "none", TEST_IMAGE, "id")).decode().strip()
+    status, answer = dockerd.api("POST", "/containers/%s/exec" % running, {"Cmd": ["id"]})
+    assert status == 201, answer
+    configured({})
+    try:
+        results = (bypass_probe.probe_existing(dockerd.socket, TEST_IMAGE, running, stopped, json.loads(answer)["Id"])
+                   + bypass_probe.probe_mounts(dockerd.socket, TEST_IMAGE) + bypass_probe.probe_routes(dockerd.socket, TEST_IMAGE))
+    finally:
+        dockerd.docker("rm", "-f", running, stopped)
+    assert {r["class"] for r in results} == {"existing", "mounts", "routes"} and len(results) == 28
+    assert [r for r in results if r["escaped"]] == []
+    for result in results:
+        assert result["attempt"]["status"] == DENIED, result  # Docker 20.10 routes every one to the plugin
+        if result["control"] is not None:
+            assert 200 <= result["control"]["status"] < 300 or result["control"]["status"] == 101, result

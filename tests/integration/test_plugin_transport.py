@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -217,3 +218,165 @@ def test_arbitrary_bytes_on_the_wire_never_hang_or_crash_the_server(in_process, 
     if b"AuthZReq" in data:  # random bytes never make a request that could be allowed
         assert b'"Allow":true' not in answer
     assert post(in_process, "/Plugin.Activate", {}) == {"Implements": ["authz"]}
+
+
+# --- planned restarts: SIGTERM drains, the next process takes the same socket ------------------
+
+ALLOWED = json.dumps({"RequestMethod": "GET", "RequestUri": "/v1.41/_ping"}).encode()
+REFUSED = json.dumps(CREATE_HOST).encode()
+
+
+def start_activated(listener: socket.socket, extra_args=(), log=None) -> subprocess.Popen:
+    """The plugin as systemd starts it: the listening socket as fd 3, LISTEN_PID its own pid.
+    Its log goes to a file (like journald, a reader that keeps up), or to a pipe read at the end."""
+    script = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "%s" -I -S "%s" --socket /nonexistent/never.sock %s' % (
+        sys.executable, PLUGIN, " ".join(extra_args))
+    def as_fd_3():
+        os.dup2(listener.fileno(), 3)
+        os.set_inheritable(3, True)  # dup2 onto itself would keep close-on-exec
+
+    return subprocess.Popen(["sh", "-c", script], preexec_fn=as_fd_3, close_fds=False,
+                            stderr=subprocess.PIPE if log is None else open(log, "ab"))
+
+
+class GoLikeClient:
+    """One keep-alive connection used the way dockerd's plugin client (Go's http.Transport) uses
+    it: a request whose write fails before anything was written is sent again on a new connection;
+    a request that was written but got no answer is lost (dockerd would then resend it with an
+    empty body, which the plugin must refuse)."""
+
+    def __init__(self, path: str):
+        self.path, self.sock, self.buffer = path, None, b""
+        self.resent = self.lost = 0
+
+    def _connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self.path)
+        self.buffer = b""
+
+    def authz(self, payload: bytes):
+        request = b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
+        while True:
+            if self.sock is None:
+                self._connect()
+            try:
+                self.sock.sendall(request)
+            except (BrokenPipeError, ConnectionResetError):
+                self.resent += 1  # nothing written: Go sends it again on a new connection
+                self.sock.close()
+                self.sock = None
+                continue
+            try:
+                return self._answer()
+            except (ConnectionResetError, EOFError):
+                self.lost += 1
+                self.sock.close()
+                self.sock = None
+                return None
+
+    def _answer(self):
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError()
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError()
+            rest += chunk
+        self.buffer = rest[length:]
+        if b"Connection: close" in head:
+            self.sock.close()
+            self.sock = None
+        return json.loads(rest[:length])
+
+
+def test_planned_restarts_refuse_nothing(sockdir):
+    path = str(sockdir / "restarted.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(512)
+    stop, results, clients = threading.Event(), [], []
+
+    def stream(number: int):
+        client = GoLikeClient(path)
+        clients.append(client)
+        while not stop.is_set():
+            payload = ALLOWED if number % 2 else REFUSED
+            answer = client.authz(payload)
+            results.append((payload is ALLOWED, answer))
+
+    log = sockdir / "plugin.log"
+    proc = start_activated(listener, log=log)
+    threads = [threading.Thread(target=stream, args=(n,)) for n in range(8)]
+    try:
+        wait_for(lambda: post(path, "/Plugin.Activate", {}) == {"Implements": ["authz"]}, 10, "the plugin")
+        for thread in threads:
+            thread.start()
+        for _ in range(3):  # three restarts under the stream, as `systemctl restart` does them
+            time.sleep(0.4)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+            assert json.loads(log.read_text().splitlines()[-1])["event"] == "stop"
+            proc = start_activated(listener, log=log)
+        time.sleep(0.4)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        listener.close()
+    assert sum(c.lost for c in clients) == 0  # no written request went unanswered
+    assert len(results) > 200
+    stops = [json.loads(line) for line in log.read_text().splitlines() if '"event": "stop"' in line]
+    assert len(stops) == 4 and all(stop["requests"] > 0 for stop in stops)
+    assert all(answer == {"Allow": True} for allowed, answer in results if allowed)
+    assert all(answer["Allow"] is False and "userns=host is not allowed" in answer["Msg"] for allowed, answer in results if not allowed)
+
+
+def test_sigterm_waits_for_a_decision_that_waits_for_a_lookup(sockdir):
+    """A lookup in flight at SIGTERM still gets its answer before the process exits."""
+    daemon_path = str(sockdir / "slow-daemon.sock")
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    daemon.bind(daemon_path)
+    daemon.listen(4)
+    description = json.dumps({"Id": "ab" * 32, "Name": "/rootshell", "HostConfig": {"UsernsMode": "host"}, "Mounts": []}).encode()
+
+    def slow_daemon():  # a stand-in for dockerd that takes a second to describe a container
+        conn, _ = daemon.accept()
+        conn.recv(65536)
+        time.sleep(1.0)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(description), description))
+        conn.close()
+
+    threading.Thread(target=slow_daemon, daemon=True).start()
+    config = sockdir / "config.json"
+    config.write_text(json.dumps({"docker_socket": daemon_path}))
+    path = str(sockdir / "p.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    proc = start_activated(listener, ["--config", str(config)])
+    try:
+        wait_for(lambda: post(path, "/Plugin.Activate", {}) == {"Implements": ["authz"]}, 10, "the plugin")
+        client = GoLikeClient(path)
+        answer = []
+        exec_into = json.dumps({"RequestMethod": "POST", "RequestUri": "/containers/rootshell/exec", "RequestBody": "e30=",
+                                "RequestHeaders": {"Content-Type": "application/json"}}).encode()
+        asking = threading.Thread(target=lambda: answer.append(client.authz(exec_into)))
+        asking.start()
+        time.sleep(0.3)  # the decision now waits for the slow daemon
+        proc.send_signal(signal.SIGTERM)
+        asking.join(10)
+        assert answer and answer[0]["Allow"] is False and "rootshell" in answer[0]["Msg"]
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+        daemon.close()

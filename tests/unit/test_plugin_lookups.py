@@ -135,3 +135,52 @@ def test_a_reload_starts_with_an_empty_cache(tmp_path):
 def test_exempt_users_switch_the_cache_off():
     server = plugin.Plugin(plugin.validate_config({"exempt_users": ["admin"]}), None, "test")
     assert server.lookup.use_cache is False
+
+
+# --- the small HTTP client's response reader (the real daemon's answers: tests/integration) -----
+
+import io  # noqa: E402
+
+
+def read(raw: bytes):
+    return plugin.read_response(io.BufferedReader(io.BytesIO(raw)))
+
+
+def test_reads_a_content_length_body_and_keeps_the_connection():
+    assert read(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nApi-Version: 1.41\r\n\r\n{}rest") == (200, b"{}", False)
+
+
+def test_reads_a_chunked_body_with_trailers():
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\nTrailer: t\r\n\r\n"
+    assert read(raw) == (200, b'{"a":1}', False)
+
+
+def test_a_body_without_length_runs_to_the_end_and_closes():
+    assert read(b"HTTP/1.0 404 Not Found\r\n\r\nnot found") == (404, b"not found", True)
+    assert read(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")[2] is True
+
+
+@pytest.mark.parametrize("raw", [
+    b"",
+    b"garbage\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+    b"HTTP/1.1 200 OK\r\nContent-Le",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+def test_broken_answers_are_errors(raw):
+    with pytest.raises(plugin._Broken):
+        read(raw)
+
+
+def test_oversized_answers_fail_closed(monkeypatch):
+    monkeypatch.setattr(plugin, "MAX_LOOKUP_BYTES", 10)
+    with pytest.raises(plugin.LookupFailed, match="larger than"):
+        read(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)
+    with pytest.raises(plugin.LookupFailed, match="larger than"):
+        read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
+
+
+def test_quote_keeps_only_unreserved_characters():
+    assert plugin.quote("web/db") == "web%2Fdb"
+    assert plugin.quote("a b?c#%") == "a%20b%3Fc%23%25"
+    assert plugin.quote("caf\u00e9") == "caf%C3%A9"

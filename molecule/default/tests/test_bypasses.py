@@ -1,5 +1,8 @@
 """Known bypasses of a naive userns plugin, tried against this host's own Docker (20.10 on
-Debian 12, 26.1 on Debian 13): every attempt refused, every control accepted."""
+Debian 12, 26.1 on Debian 13, 28.5 on Debian forky): every attempt refused, every control
+accepted; then the ways around the remapping that do not create a host-userns container
+(containers already outside it, docker cp through host-backed mounts, version spellings, hidden
+bodies): nothing escapes."""
 
 import base64
 import json
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hosttest.fixtures import REFUSAL
+from hosttest.fixtures import REFUSAL, outside_containers  # noqa: F401 (a fixture)
 
 PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
 REMOTE_PROBE = "/var/tmp/bypass_probe.py"  # /tmp is a tmpfs private to units on Debian 13
@@ -55,3 +58,37 @@ def test_generated_bodies_were_both_refused_and_created(generated_results):
     refused = sum(r["refused_by_plugin"] for r in generated_results)
     created = sum(r["status"] == 201 for r in generated_results)
     assert refused >= 20 and created >= 20, (refused, created)
+
+
+@pytest.fixture(scope="module")
+def class_results(host, probe_results, test_image, outside_containers):  # noqa: F811
+    out = host.check_output(
+        "python3 %s --image %s --classes existing,mounts,routes --outside %s --outside-stopped %s --pending-exec %s",
+        REMOTE_PROBE, test_image, outside_containers["running"], outside_containers["stopped"], outside_containers["pending_exec"])
+    return json.loads(out)
+
+
+def test_every_class_of_bypass_was_tried(class_results):
+    assert {r["class"] for r in class_results} == {"existing", "mounts", "routes"}
+    assert len(class_results) == 28
+
+
+def test_nothing_gets_around_the_remapping(class_results):
+    escaped = [r for r in class_results if r["escaped"]]
+    assert not escaped, escaped
+    for result in class_results:
+        # 403 from the plugin, or the daemon's own refusal where this version has no such route
+        # (the old copy route) or no such API version (a pre-1.24 start on Docker 26 and later).
+        assert not 200 <= result["attempt"]["status"] < 300, result
+
+
+def test_containers_outside_the_remapping_are_refused_by_the_plugin(class_results):
+    for result in class_results:
+        if result["class"] == "existing":
+            assert result["attempt"]["status"] == 403 and REFUSAL in result["attempt"]["message"], result
+
+
+def test_the_controls_on_remapped_containers_work(class_results):
+    for result in class_results:
+        if result["control"] is not None:
+            assert 200 <= result["control"]["status"] < 300 or result["control"]["status"] == 101, result

@@ -6,6 +6,7 @@ Each test host is a Debian container with systemd and its own Docker engine;
 """
 
 import json
+import time
 
 import pytest
 
@@ -82,3 +83,49 @@ def snapshot_differences(before, after):
         if old.get(path) != new.get(path):
             differences.append(f"{path}: {old.get(path, 'absent')} -> {new.get(path, 'absent')}")
     return differences
+
+
+PLUGIN_CONFIG = "/etc/docker-userns-enforcement/config.json"
+PLUGIN_SERVICE = "docker-userns-enforcement-plugin.service"
+
+
+def set_plugin_mode(host, mode):
+    """Switch the running plugin to audit or enforce by hand (test set-up: how containers outside
+    the remapping come to exist on real hosts), and wait until the daemon sees the new mode."""
+    edit = "import json; p = %r; c = json.load(open(p)); c['mode'] = %r; json.dump(c, open(p, 'w'), indent=2)" % (PLUGIN_CONFIG, mode)
+    host.run_test("python3 -c %s", edit)
+    host.run_test("systemctl reload %s", PLUGIN_SERVICE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        probe = host.run("docker create --pull=never --userns=host docker-userns-mode-probe:none true")
+        if (REFUSAL in probe.stderr) == (mode == "enforce"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the plugin did not switch to {mode}")
+
+
+@pytest.fixture(scope="module")
+def outside_containers(host, test_image):
+    """A running and a stopped container in the host's user namespace, and an exec left pending
+    in the running one, all made in audit mode; removed at the end."""
+    set_plugin_mode(host, "audit")
+    try:
+        running = host.check_output("docker run -d --userns=host --network none %s sleep 600", test_image)
+        stopped = host.check_output("docker create --userns=host --network none %s id", test_image)
+        pending = host.check_output("python3 -c %s %s", _EXEC_CREATE, running)
+    finally:
+        set_plugin_mode(host, "enforce")
+    yield {"running": running, "stopped": stopped, "pending_exec": pending}
+    host.run("docker rm -f %s %s", running, stopped)
+
+
+_EXEC_CREATE = r'''
+import http.client, json, socket, sys
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect("/var/run/docker.sock")
+c = Conn("localhost")
+c.request("POST", "/containers/%s/exec" % sys.argv[1], json.dumps({"Cmd": ["id"]}), {"Content-Type": "application/json"})
+print(json.loads(c.getresponse().read())["Id"])
+'''
