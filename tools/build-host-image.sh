@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a disposable Debian host image for Molecule and the demo, once:
 #
-#   tools/build-host-image.sh bookworm|trixie [--force]
+#   tools/build-host-image.sh bookworm|trixie|forky [--force]
 #
 # debootstrap (minbase) with systemd, python3 and Debian's docker.io, from the
 # mirror this machine's apt already uses, then `docker import` into the Docker
@@ -9,18 +9,33 @@
 # docker-userns-host:SUITE. The image carries a label with the hash of this
 # script: it is rebuilt when the recipe changes and reused otherwise.
 #
-# Debian 12 (bookworm) gives Docker 20.10, Debian 13 (trixie) Docker 26.1.
+# Debian 12 (bookworm) gives Docker 20.10, Debian 13 (trixie) Docker 26.1,
+# Debian forky (testing) Docker 28.5 with buildx and compose (testing moves:
+# the tests read versions at run time).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
 
 SUITE="${1:-}"
 FORCE="${2:-}"
+DEBOOTSTRAP_SCRIPT=""
+APT_PACKAGES=""
 case "$SUITE" in
     bookworm) EXTRA_PACKAGES="" ;;
-    # In Debian 13 the docker client is its own package.
-    trixie) EXTRA_PACKAGES=",docker-cli" ;;
-    *) echo "usage: $0 bookworm|trixie [--force]" >&2; exit 2 ;;
+    # In Debian 13 the docker client is its own package. git and ansible-core
+    # (2.19 in Debian 13; apt-get in the new root, debootstrap cannot configure
+    # its dependencies) let the collection scenario run ansible-pull inside the
+    # host, which has no network.
+    trixie)
+        EXTRA_PACKAGES=",docker-cli"
+        APT_PACKAGES="git ansible-core"
+        ;;
+    # This debootstrap has no forky script: forky is bootstrapped like sid.
+    forky)
+        EXTRA_PACKAGES=",docker-cli,docker-buildx,docker-compose"
+        DEBOOTSTRAP_SCRIPT=/usr/share/debootstrap/scripts/sid
+        ;;
+    *) echo "usage: $0 bookworm|trixie|forky [--force]" >&2; exit 2 ;;
 esac
 
 IMAGE="docker-userns-host:$SUITE"
@@ -46,9 +61,17 @@ trap 'rm -rf "$ROOTFS"' EXIT
 rm -rf "$ROOTFS"
 MIRROR="$("$(dirname "$0")/debian-mirror.sh")"
 log "Building $IMAGE: debootstrap $SUITE from $MIRROR (about a minute)"
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" \
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" ${DEBOOTSTRAP_SCRIPT:+"$DEBOOTSTRAP_SCRIPT"} \
     > "$DEV_CACHE/build/debootstrap-$SUITE.log" 2>&1 \
     || { tail -n 30 "$DEV_CACHE/build/debootstrap-$SUITE.log" >&2; die "debootstrap $SUITE failed; see $DEV_CACHE/build/debootstrap-$SUITE.log"; }
+
+if [ -n "$APT_PACKAGES" ]; then
+    log "Installing $APT_PACKAGES into the $SUITE root"
+    { chroot "$ROOTFS" apt-get update -q \
+        && DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get install -y -q --no-install-recommends $APT_PACKAGES; } \
+        > "$DEV_CACHE/build/apt-$SUITE.log" 2>&1 \
+        || { tail -n 30 "$DEV_CACHE/build/apt-$SUITE.log" >&2; die "apt-get install in the $SUITE root failed; see $DEV_CACHE/build/apt-$SUITE.log"; }
+fi
 
 # Test-host set-up only (never part of the role): Docker masks /proc paths and
 # makes /proc/sys read-only in every container. The nested dockerd under

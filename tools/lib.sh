@@ -29,6 +29,11 @@ venv_dir() {
     echo "$DEV_CACHE/venv-$hash"
 }
 
+# ansible-core alone, for ansible-test sanity (tools/setup.sh builds it).
+sanity_venv_dir() {
+    echo "$DEV_CACHE/venv-sanity-$(grep -E '^ansible-core==' "$PROJECT_ROOT/requirements-dev.txt" | cut -d= -f3)"
+}
+
 # Point docker and Molecule at the outer dockerd and put the venv first on PATH.
 use_outer_dockerd() {
     export DOCKER_HOST="unix://$OUTER_SOCKET"

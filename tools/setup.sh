@@ -5,7 +5,10 @@
 #   - a virtual environment with requirements-dev.txt, cached under
 #     $DOCKER_USERNS_DEV_CACHE (default /var/cache/docker-userns-dev) and keyed
 #     by the file's sha256, so an unchanged file reuses it.
-# Prints the virtual environment's path on stdout as its last line.
+#   - a second, small virtual environment with only the pinned ansible-core, for
+#     `ansible-test sanity` (tests/collection): with --requirements it installs each
+#     sanity test's own pinned tools, which must not change the main one.
+# Prints the main virtual environment's path on stdout as its last line.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -47,6 +50,22 @@ build_venv() {
     date -u +%FT%TZ > "$venv/.complete"
 }
 
+build_sanity_venv() {
+    local venv core
+    venv="$(sanity_venv_dir)"
+    if [ -f "$venv/.complete" ]; then
+        log "ansible-test virtual environment reused: $venv"
+        return
+    fi
+    core="$(grep -E '^ansible-core==' "$PROJECT_ROOT/requirements-dev.txt")"
+    log "Building the ansible-test virtual environment $venv ($core)"
+    rm -rf "$venv"
+    "${PYTHON:-/usr/bin/python3}" -m venv "$venv"
+    "$venv/bin/pip" install -q "$core"
+    date -u +%FT%TZ > "$venv/.complete"
+}
+
 install_debian_packages
 build_venv
+build_sanity_venv
 venv_dir

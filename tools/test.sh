@@ -3,8 +3,9 @@
 #
 #   1. tools/setup.sh              Debian packages + cached virtual environment
 #   2. tools/outer-dockerd.sh      private Docker engine for the test hosts
-#   3. tools/build-host-image.sh   Debian 12 and 13 host images (built once, reused)
-#   4. yamllint, ansible-lint, pytest tests/ (unit + integration), then
+#   3. tools/build-host-image.sh   Debian 12, 13 and forky host images (built once, reused)
+#   4. yamllint, ansible-lint, pytest tests/ (unit, integration, fleet), the
+#      collection as users get it (pytest tests/collection), then
 #      `molecule test -s NAME` for every scenario
 #
 # Every part runs even when an earlier one failed; the exit status is non-zero
@@ -12,15 +13,15 @@
 # written to build/test-summary.txt).
 #
 # Narrow it down while developing (defaults shown):
-#   TEST_PARTS="lint pytest molecule"
-#   MOLECULE_SCENARIOS="default existing_host audit_then_enforce absent"
+#   TEST_PARTS="lint pytest collection molecule"
+#   MOLECULE_SCENARIOS="default existing_host audit_then_enforce absent collection"
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
 cd "$PROJECT_ROOT"
 
-TEST_PARTS="${TEST_PARTS:-lint pytest molecule}"
-MOLECULE_SCENARIOS="${MOLECULE_SCENARIOS:-default existing_host audit_then_enforce absent}"
+TEST_PARTS="${TEST_PARTS:-lint pytest collection molecule}"
+MOLECULE_SCENARIOS="${MOLECULE_SCENARIOS:-default existing_host audit_then_enforce absent collection}"
 SUMMARY_FILE="$PROJECT_ROOT/build/test-summary.txt"
 declare -a SUMMARY=()
 FAILED=0
@@ -56,8 +57,9 @@ print_summary() {
 }
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+# tests/collection is its own part (`collection`).
 run_pytest() {
-    pytest -p no:cacheprovider tests
+    pytest -p no:cacheprovider "$@"
     local rc=$?
     [ "$rc" -ne 5 ] || echo "pytest collected no tests" >&2
     return "$rc"
@@ -93,17 +95,20 @@ for part in $TEST_PARTS; do
             run_part ansible-lint ansible-lint --offline
             ;;
         pytest)
-            run_part "pytest tests/" run_pytest
+            run_part "pytest tests/" run_pytest tests --ignore=tests/collection
+            ;;
+        collection)
+            run_part "pytest tests/collection" run_pytest tests/collection
             ;;
         molecule)
-            for suite in bookworm trixie; do
+            for suite in bookworm trixie forky; do
                 run_part "image $suite" tools/build-host-image.sh "$suite"
             done
             for scenario in $MOLECULE_SCENARIOS; do
                 run_part "molecule $scenario" run_molecule "$scenario"
             done
             ;;
-        *) warn "unknown part '$part' (known: lint pytest molecule)"; record "$part" 2 0 ;;
+        *) warn "unknown part '$part' (known: lint pytest collection molecule)"; record "$part" 2 0 ;;
     esac
 done
 

@@ -1,4 +1,4 @@
-"""library/docker_host_info.py run as Ansible runs it, against the session's real dockerd (userns-remap on)."""
+"""plugins/modules/docker_userns_host_info.py run as Ansible runs it, against the session's real dockerd (userns-remap on)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 from conftest_modules import load_module, run_module  # noqa: E402
 
-mod = load_module("docker_host_info")
+mod = load_module("docker_userns_host_info")
 
 
 def test_reads_a_running_remapped_daemon(dockerd, monkeypatch, capsys):

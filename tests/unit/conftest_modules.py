@@ -1,7 +1,7 @@
-"""Helpers for the unit tests of the Ansible modules in library/.
+"""Helpers for the unit tests of the Ansible modules in plugins/modules/.
 
-Loads a module file by path (library/ is not a package) and runs its main() the way Ansible
-does: arguments through ansible.module_utils.testing.patch_module_args, result from the JSON
+Loads a module file by path (the real file, as the collection ships it; library/ only links to
+it) and runs its main() the way Ansible does: arguments through ansible.module_utils.testing.patch_module_args, result from the JSON
 the module prints before it exits.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
+MODULES = Path(__file__).resolve().parents[2] / "plugins" / "modules"
 
 
 def load_module(name):
-    spec = importlib.util.spec_from_file_location("library_" + name, LIBRARY / (name + ".py"))
+    spec = importlib.util.spec_from_file_location("module_" + name, MODULES / (name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,4 @@
-"""Unit tests of library/docker_daemon_json.py: pure helpers, then main() against real temp files."""
+"""Unit tests of plugins/modules/docker_userns_daemon_json.py: pure helpers, then main() against real temp files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from conftest_modules import load_module, run_module
 
-mod = load_module("docker_daemon_json")
+mod = load_module("docker_userns_daemon_json")
 
 PLUGIN = "deny-userns-mode-host"
 

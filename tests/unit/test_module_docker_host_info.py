@@ -1,4 +1,4 @@
-"""Unit tests of library/docker_host_info.py: the parsers, and main() on this machine's own files.
+"""Unit tests of plugins/modules/docker_userns_host_info.py: the parsers, and main() on this machine's own files.
 
 main() against a real daemon (running, and not running) is in tests/integration/test_host_info_module.py;
 against real systemd and a Docker started with a conflicting flag, in tests/fleet/test_fleet.py.
@@ -14,7 +14,7 @@ import pytest
 
 from conftest_modules import load_module
 
-mod = load_module("docker_host_info")
+mod = load_module("docker_userns_host_info")
 
 
 def test_flag_names_drop_values_and_keep_short_flags():

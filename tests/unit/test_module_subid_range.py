@@ -1,4 +1,4 @@
-"""Unit tests of library/subid_range.py: pure helpers, then main() against real temp files."""
+"""Unit tests of plugins/modules/docker_userns_subid_range.py: pure helpers, then main() against real temp files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from conftest_modules import load_module, run_module
 
-mod = load_module("subid_range")
+mod = load_module("docker_userns_subid_range")
 
 
 # ---- pure helpers ---------------------------------------------------------------

@@ -1,12 +1,14 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026 docker-userns-enforcement project
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: give a user a subordinate id range in /etc/subuid or /etc/subgid."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: subid_range
+module: docker_userns_subid_range
 short_description: Ensure a user has a subordinate id range in /etc/subuid or /etc/subgid
 description:
   - Manages the C(name:start:count) lines of one subordinate id file (C(/etc/subuid) or C(/etc/subgid)).
@@ -45,21 +47,24 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 author:
-  - docker-userns-enforcement project
+  # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
+  - docker-userns-enforcement project !UNKNOWN
 """
 
 EXAMPLES = r"""
 - name: Ensure dockremap has 65536 subordinate uids
-  subid_range:
+  docker_userns_subid_range:
     path: /etc/subuid
     name: dockremap
 
 - name: Ensure dockremap has no subordinate gids any more
-  subid_range:
+  docker_userns_subid_range:
     path: /etc/subgid
     name: dockremap
     state: absent
@@ -116,30 +121,30 @@ def _overlaps(start_a, count_a, start_b, count_b):
 
 def find_free_start(ranges, count, min_id):
     """Lowest start >= min_id such that [start, start+count) overlaps none of ``ranges``."""
-    candidates = sorted({min_id} | {start + size for _, start, size in ranges if start + size >= min_id})
+    candidates = sorted({min_id} | {start + size for owner, start, size in ranges if start + size >= min_id})
     for start in candidates:
         if start + count - 1 > MAX_ID - 1:
             break
-        if not any(_overlaps(start, count, s, c) for _, s, c in ranges):
+        if not any(_overlaps(start, count, s, c) for owner, s, c in ranges):
             return start
     raise SubidError("no free range of %d ids at or above %d" % (count, min_id))
 
 
 def ensure_present(parsed, name, count, min_id, path="subid file"):
     """Return (new_lines, start, total) for a user who must own at least ``count`` ids."""
-    entries = [entry for _, entry in parsed if entry]
+    entries = [entry for line, entry in parsed if entry]
     own = [e for e in entries if e[0] == name]
     others = [e for e in entries if e[0] != name]
-    for _, start, size in own:
+    for owner, start, size in own:
         for other, other_start, other_size in others:
             if _overlaps(start, size, other_start, other_size):
                 raise SubidError(
                     "%s: the range %d+%d of %s overlaps the range %d+%d of %s; fix it by hand"
                     % (path, start, size, name, other_start, other_size, other)
                 )
-    lines = [line for line, _ in parsed]
+    lines = [line for line, entry in parsed]
     if own:
-        total = sum(size for _, _, size in own)
+        total = sum(size for owner, start, size in own)
         if total < count:
             raise SubidError(
                 "%s: %s has %d ids but needs %d; enlarge or remove its lines by hand" % (path, name, total, count)
@@ -196,7 +201,7 @@ def ensure_subid_range(module):
         module.fail_json(msg=str(err), path=path)
 
     # Compare lines, not text, so a missing final newline alone is no change.
-    changed = lines != [line for line, _ in parsed]
+    changed = lines != [line for line, entry in parsed]
     after = render(lines) if changed else before
     result["changed"] = changed
     if module._diff:

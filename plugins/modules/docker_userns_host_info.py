@@ -1,12 +1,14 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026 docker-userns-enforcement project
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: read, in one call, what the docker_userns role checks on a Docker host before it changes it."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: docker_host_info
+module: docker_userns_host_info
 short_description: Read what must hold on a Docker host before user namespace enforcement is set up
 description:
   - Gathers, in one call, the facts the docker_userns role checks before it changes anything
@@ -15,7 +17,7 @@ description:
   - Whether Docker answers, whether it already remaps user namespaces, and how many containers and images it shows.
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
   - The remap user's uid, whether the Python that runs the plugin is there, and the kernel's limit on user namespaces.
-  - Never fails on what it finds and changes nothing: what it cannot read is reported as missing,
+  - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
     with the error, for the role to explain.
 options:
   docker_service:
@@ -35,16 +37,19 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 author:
-  - docker-userns-enforcement project
+  # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
+  - docker-userns-enforcement project !UNKNOWN
 """
 
 EXAMPLES = r"""
 - name: Read the Docker host
-  docker_host_info:
+  docker_userns_host_info:
     remap_user: dockremap
   register: docker_host
 """

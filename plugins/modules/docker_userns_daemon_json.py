@@ -1,12 +1,14 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026 docker-userns-enforcement project
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: merge the keys this project manages into Docker's daemon.json."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: docker_daemon_json
+module: docker_userns_daemon_json
 short_description: Merge user namespace remapping and an authorization plugin into Docker's daemon.json
 description:
   - Reads an existing C(daemon.json), changes only the keys it manages and writes it back.
@@ -54,16 +56,19 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 author:
-  - docker-userns-enforcement project
+  # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
+  - docker-userns-enforcement project !UNKNOWN
 """
 
 EXAMPLES = r"""
 - name: Ensure Docker remaps container root and consults the enforcement plugin
-  docker_daemon_json:
+  docker_userns_daemon_json:
     userns_remap: dockremap
     authorization_plugin: deny-userns-mode-host
     settings:
@@ -72,7 +77,7 @@ EXAMPLES = r"""
     backup: true
 
 - name: Ensure Docker no longer consults the enforcement plugin and no longer remaps
-  docker_daemon_json:
+  docker_userns_daemon_json:
     state: absent
     authorization_plugin: deny-userns-mode-host
     remove_userns_remap: true

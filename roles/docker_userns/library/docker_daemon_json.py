@@ -1,1 +1,0 @@
-../../../library/docker_daemon_json.py

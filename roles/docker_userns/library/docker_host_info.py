@@ -1,1 +1,0 @@
-../../../library/docker_host_info.py

@@ -1,0 +1,1 @@
+../../../plugins/modules/docker_userns_daemon_json.py

@@ -1,1 +1,0 @@
-../../../library/subid_range.py
