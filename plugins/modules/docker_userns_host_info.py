@@ -17,6 +17,10 @@ description:
   - Whether Docker answers, whether it already remaps user namespaces, and how many containers and images it shows.
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
   - The remap user's uid, whether the Python that runs the plugin is there, and the kernel's limit on user namespaces.
+  - With O(find_unremapped), what already runs outside the remapping as real root, which enforcement
+    alone does not end. The containers in the host's user namespace (C(--userns=host)), or sharing the
+    pid, ipc or network namespace of one (they share its user namespace then). And the enabled managed plugins
+    that O(allowed_plugins) does not name.
   - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
     with the error, for the role to explain.
 options:
@@ -35,6 +39,18 @@ options:
     description: Count the containers (from C(docker info)) and the images (C(docker images --all)) Docker shows.
     type: bool
     default: true
+  docker_socket:
+    description: The daemon's Unix socket, where the enforcement plugin looks containers up; O(docker_socket) absent skips the check.
+    type: path
+  find_unremapped:
+    description: List the containers and enabled managed plugins that run outside the remapping.
+    type: bool
+    default: false
+  allowed_plugins:
+    description: Managed plugins that are allowed (C(vieux/sshfs) means C(docker.io/vieux/sshfs:latest)); not listed.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -106,11 +122,32 @@ max_user_namespaces:
   description: The kernel's C(user.max_user_namespaces); null when it cannot be read.
   returned: always
   type: int
+docker_socket_is_socket:
+  description: Whether O(docker_socket) is a Unix socket; null without O(docker_socket).
+  returned: always
+  type: bool
+unremapped_containers:
+  description: Containers outside the remapping, with why; empty unless O(find_unremapped).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "f284082c90c5", "name": "rootshell", "running": true, "reason": "runs in the host's user namespace (--userns=host)"}]
+unremapped_plugins:
+  description: Enabled managed plugins that O(allowed_plugins) does not name; empty unless O(find_unremapped).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "5ea9bf1c05ad", "name": "vieux/sshfs:latest"}]
+unremapped_error:
+  description: Why the containers or plugins could not be listed; empty when they were.
+  returned: always
+  type: str
 """
 
 import json
 import os
 import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -141,6 +178,13 @@ def read_text(path):
         return None
 
 
+def is_socket(path):
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def lookup_uid(user):
     try:
         return pwd.getpwnam(user.split(":", 1)[0]).pw_uid
@@ -154,6 +198,71 @@ def read_max_user_namespaces():
         return int(text.strip())
     except (AttributeError, ValueError):
         return None
+
+
+def normalize_plugin_ref(ref):
+    """The plugin's own spelling rule: docker.io/library/x -> x, no tag -> :latest."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+            break
+    if ref.startswith("library/"):
+        ref = ref[len("library/"):]
+    if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+        ref += ":latest"
+    return ref
+
+
+NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
+
+
+def unremapped_containers(descriptions):
+    """The containers of `docker inspect` output that run outside the remapping, with why: the
+    same test as the enforcement plugin's (host user namespace, or sharing the pid, ipc or
+    network namespace of such a container, which joins its user namespace too)."""
+    by_id = {d.get("Id", ""): d for d in descriptions}
+    by_name = {(d.get("Name") or "").lstrip("/"): d for d in descriptions}
+
+    def resolve(ref):
+        if ref in by_id:
+            return by_id[ref]
+        if ref in by_name:
+            return by_name[ref]
+        found = [d for cid, d in by_id.items() if cid.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    def reason(description, seen):
+        host = description.get("HostConfig") or {}
+        if host.get("UsernsMode") == "host":
+            return "runs in the host's user namespace (--userns=host)"
+        for field, namespace in NAMESPACE_MODES:
+            mode = host.get(field) or ""
+            joined = resolve(mode[len("container:"):]) if mode.startswith("container:") else None
+            if joined is not None and joined.get("Id") not in seen:
+                why = reason(joined, seen | {description.get("Id")})
+                if why:
+                    return "shares the %s namespace of %s, which %s" % (namespace, (joined.get("Name") or "").lstrip("/"), why)
+        return None
+
+    found = []
+    for description in descriptions:
+        why = reason(description, {description.get("Id")})
+        if why:
+            found.append({"id": description.get("Id", "")[:12], "name": (description.get("Name") or "").lstrip("/"),
+                          "running": bool((description.get("State") or {}).get("Running")), "reason": why})
+    return found
+
+
+def unremapped_plugins(plugin_lines, allowed):
+    """Enabled managed plugins (`docker plugin ls --format '{{json .}}'`) not in `allowed`."""
+    allowed = {normalize_plugin_ref(name) for name in allowed}
+    found = []
+    for line in plugin_lines:
+        plugin = json.loads(line)
+        name = plugin.get("Name", "")
+        if str(plugin.get("Enabled")).lower() == "true" and normalize_plugin_ref(name) not in allowed:
+            found.append({"id": plugin.get("ID", "")[:12], "name": name})
+    return found
 
 
 def run(module, argv):
@@ -203,14 +312,38 @@ def service_flags(module, service):
     return flag_names(words)
 
 
+def outside_the_remapping(module, allowed_plugins):
+    facts = {"unremapped_containers": [], "unremapped_plugins": [], "unremapped_error": ""}
+    rc, out, err = run(module, ["docker", "ps", "--all", "--quiet", "--no-trunc"])
+    if rc != 0:
+        facts["unremapped_error"] = "docker ps failed: %s" % (err or out).strip()
+        return facts
+    if out.split():
+        rc, inspected, err = run(module, ["docker", "inspect"] + out.split())
+        if rc != 0:
+            facts["unremapped_error"] = "docker inspect failed: %s" % (err or inspected).strip()
+            return facts
+        facts["unremapped_containers"] = unremapped_containers(json.loads(inspected))
+    rc, out, err = run(module, ["docker", "plugin", "ls", "--format", "{{json .}}"])
+    if rc != 0:
+        facts["unremapped_error"] = "docker plugin ls failed: %s" % (err or out).strip()
+        return facts
+    facts["unremapped_plugins"] = unremapped_plugins(out.splitlines(), allowed_plugins)
+    return facts
+
+
 def docker_host_info(module):
     params = module.params
     facts = dockerd_info(module)
     facts.update(daemon_info(module, params["count_objects"]))
+    facts.update({"unremapped_containers": [], "unremapped_plugins": [], "unremapped_error": ""})
+    if params["find_unremapped"] and facts["docker_answers"]:
+        facts.update(outside_the_remapping(module, params["allowed_plugins"]))
     facts["dockerd_flags"] = service_flags(module, params["docker_service"])
     facts["remap_user_uid"] = lookup_uid(params["remap_user"]) if params["remap_user"] else None
     facts["python_executable"] = os.path.isfile(params["python"]) and os.access(params["python"], os.X_OK)
     facts["max_user_namespaces"] = read_max_user_namespaces()
+    facts["docker_socket_is_socket"] = is_socket(params["docker_socket"]) if params["docker_socket"] else None
     return facts
 
 
@@ -221,6 +354,9 @@ def main():
             remap_user=dict(type="str"),
             python=dict(type="path", default="/usr/bin/python3"),
             count_objects=dict(type="bool", default=True),
+            docker_socket=dict(type="path"),
+            find_unremapped=dict(type="bool", default=False),
+            allowed_plugins=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -169,3 +169,34 @@ def test_upgrades_in_place_replace_the_plugin_without_restarting_docker_or_refus
     assert result["refused_error"] == 0 and result["lost"] == 0, result
     assert result["expected"] > 0 and result["docker_answers_after"]
     assert refuses_host_userns(converged, host)
+
+
+def test_containers_left_outside_the_remapping_are_stopped_or_removed_as_chosen(converged, workdir):
+    """An audit-mode rollout can leave --userns=host containers behind; enforce mode then does
+    with them what docker_userns_unremapped_workloads says."""
+    host = converged.names[4]
+    inventory = converged.inventory(hosts=[host], filename="unremapped-%s.ini" % host)
+
+    def site(*extra):
+        run = run_playbook("playbooks/site.yml", inventory, list(extra), log=workdir / ("unremapped-%s.log" % "-".join(extra)))
+        assert run.rc == 0, run.output[-3000:]
+        return run
+
+    def state(name):
+        result = converged.run(host, "docker", "inspect", "-f", "{{.State.Running}}", name, check=False)
+        return result.stdout.decode().strip() if result.returncode == 0 else "gone"
+
+    site("-e", "docker_userns_mode=audit")
+    converged.run(host, "import-busybox-image", "busybox:local")
+    converged.run(host, "docker", "run", "-d", "--userns=host", "--network", "none", "--name", "left-running", "busybox:local", "sleep", "3600")
+    converged.run(host, "docker", "create", "--userns=host", "--network", "none", "--name", "left-stopped", "busybox:local", "id")
+
+    stopped = site("-e", "docker_userns_unremapped_workloads=stop")
+    assert "left-running" in stopped.output and "left-stopped" in stopped.output  # the preflight named both
+    assert (state("left-running"), state("left-stopped")) == ("false", "false")
+    start = converged.run(host, "docker", "start", "left-running", check=False)
+    assert start.returncode != 0 and "userns=host is not allowed" in start.stderr.decode()
+
+    site("-e", "docker_userns_unremapped_workloads=remove")
+    assert (state("left-running"), state("left-stopped")) == ("gone", "gone")
+    site()  # nothing left outside: the default (fail) has nothing to stop on

@@ -36,3 +36,21 @@ def test_reports_a_daemon_that_does_not_answer(tmp_path, monkeypatch, capsys):
     assert "Cannot connect to the Docker daemon" in result["docker_error"]
     assert (result["containers"], result["images"]) == (None, None)
     assert result["remap_user_uid"] is None and result["python_executable"] is False
+
+
+def test_finds_the_containers_outside_the_remapping(dockerd, configured, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", "unix://" + dockerd.socket)
+    configured({"mode": "audit"})  # how such containers come to exist
+    outside = dockerd.docker("create", "--userns=host", "--network", "none", "busybox-host-info:none", "true")
+    made = dockerd.docker("create", "--userns=host", "--network", "none", "--name", "due-hostinfo-out", "due-busybox:test", "id")
+    assert made.returncode == 0, made.stderr
+    try:
+        result = run_module(mod, capsys, {"find_unremapped": True, "count_objects": False}, check_mode=True)
+        assert result["unremapped_error"] == "" and result["unremapped_plugins"] == []
+        names = [c["name"] for c in result["unremapped_containers"]]
+        assert "due-hostinfo-out" in names
+        plain = run_module(mod, capsys, {"count_objects": False})
+        assert plain["unremapped_containers"] == []  # only when asked
+    finally:
+        dockerd.docker("rm", "-f", "due-hostinfo-out")
+    assert outside.returncode != 0  # no such image: nothing else was made

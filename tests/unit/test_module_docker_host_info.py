@@ -56,3 +56,42 @@ def test_lookup_uid_uses_the_user_part(user, uid):
 def test_max_user_namespaces_is_the_kernel_value():
     with open("/proc/sys/user/max_user_namespaces") as handle:
         assert mod.read_max_user_namespaces() == int(handle.read())
+
+
+# --- what runs outside the remapping ----------------------------------------------------------
+
+
+def described(cid, name, userns="", running=True, **modes):
+    host = {"UsernsMode": userns, "PidMode": "", "IpcMode": "", "NetworkMode": "default"}
+    host.update(modes)
+    return {"Id": cid * 64, "Name": "/" + name, "HostConfig": host, "State": {"Running": running}}
+
+
+def test_host_userns_containers_and_the_ones_joined_to_them_are_found():
+    descriptions = [
+        described("a", "rootshell", userns="host"),
+        described("b", "sidecar", NetworkMode="container:" + "a" * 64),
+        described("c", "chain", PidMode="container:sidecar", running=False),
+        described("d", "web"),
+        described("e", "joins-web", IpcMode="container:web"),
+    ]
+    found = mod.unremapped_containers(descriptions)
+    assert [(c["name"], c["id"], c["running"]) for c in found] == [("rootshell", "a" * 12, True), ("sidecar", "b" * 12, True), ("chain", "c" * 12, False)]
+    assert found[0]["reason"] == "runs in the host's user namespace (--userns=host)"
+    assert found[2]["reason"] == ("shares the pid namespace of sidecar, which shares the network namespace of rootshell, "
+                                  "which runs in the host's user namespace (--userns=host)")
+
+
+def test_joins_of_missing_or_self_referencing_containers_are_not_outside():
+    descriptions = [described("a", "loop", PidMode="container:" + "a" * 64), described("b", "lost", PidMode="container:gone")]
+    assert mod.unremapped_containers(descriptions) == []
+
+
+def test_enabled_plugins_that_are_not_allowed_are_found():
+    lines = [
+        json.dumps({"ID": "1" * 64, "Name": "vieux/sshfs:latest", "Enabled": True}),
+        json.dumps({"ID": "2" * 64, "Name": "evil/net:latest", "Enabled": True}),
+        json.dumps({"ID": "3" * 64, "Name": "evil/off:latest", "Enabled": False}),
+    ]
+    assert mod.unremapped_plugins(lines, ["docker.io/vieux/sshfs"]) == [{"id": "2" * 12, "name": "evil/net:latest"}]
+    assert len(mod.unremapped_plugins(lines, [])) == 2

@@ -1,4 +1,5 @@
-"""Audit mode lets --userns=host through and logs it; enforce mode refuses it."""
+"""Audit mode lets --userns=host through and logs it; enforce mode refuses it, stops on the containers
+the audit phase left outside the remapping (default), reports them (keep), and refuses entering them."""
 
 import json
 
@@ -53,3 +54,69 @@ def test_plain_run_still_works_and_is_remapped(host, test_image):
     result = docker_run(host, test_image, "cat", "/proc/self/uid_map")
     assert result.rc == 0, result.stderr
     assert result.stdout.split()[:2] != ["0", "0"]
+
+
+# --- containers left outside the remapping by the audit phase --------------------------------
+
+OUTSIDE = ["outside-running", "outside-stopped", "outside-stdin"]
+
+
+def test_enforce_with_the_default_choice_stopped_on_them_and_named_each(host):
+    default = json.loads(host.file(f"{SNAPSHOT_DIR}/enforce-default.json").content_string)
+    assert default["failed"] is True, default
+    assert default["task"].startswith("Ensure nothing runs outside the remapping"), default
+    for name in OUTSIDE:
+        assert name in default["msg"], default["msg"]
+    assert "docker_userns_unremapped_workloads" in default["msg"] and "Nothing was changed" in default["msg"]
+
+
+def test_the_stopped_run_changed_nothing(host):
+    config = json.loads(host.file(f"{SNAPSHOT_DIR}/config-after-default.json").content_string)
+    assert config["mode"] == "audit"
+
+
+def test_enforce_with_keep_reported_each_one(host):
+    reported = json.loads(host.file(f"{SNAPSHOT_DIR}/enforce-keep.json").content_string)
+    assert sorted(r["name"] for r in reported) == sorted(OUTSIDE)
+    assert all(r["kind"] == "container" and "--userns=host" in r["reason"] for r in reported)
+    running = {r["name"]: r["running"] for r in reported}
+    assert running == {"outside-running": True, "outside-stopped": False, "outside-stdin": True}
+
+
+def test_nothing_can_exec_into_start_or_attach_to_them(host):
+    exec_into = host.run("docker exec outside-running cat /proc/self/uid_map")
+    assert exec_into.rc != 0 and REFUSAL in exec_into.stderr and "0 4294967295" not in exec_into.stdout
+    start = host.run("docker start outside-stopped")
+    assert start.rc != 0 and REFUSAL in start.stderr
+    restart = host.run("docker restart -t 0 outside-running")
+    assert restart.rc != 0 and REFUSAL in restart.stderr
+    attach = host.run("echo 'cat /proc/self/uid_map' | timeout 20 docker attach outside-stdin")
+    assert attach.rc != 0 and "403" in attach.stderr and "4294967295" not in attach.stdout
+    pending = host.file(f"{SNAPSHOT_DIR}/pending-exec").content_string.strip()
+    start_exec = host.run("python3 -c %s %s", _EXEC_START, pending)
+    assert start_exec.stdout.startswith("403") and REFUSAL in start_exec.stdout, start_exec.stdout
+
+
+def test_the_plugin_names_them_in_its_journal(host):
+    host.run("docker exec outside-running true")
+    denies = [e for e in plugin_log(host) if e.get("rule") == "outside-container" and e.get("decision") == "deny"]
+    assert denies and "outside-running" in denies[-1]["reason"]
+
+
+def test_cleaning_them_up_stays_possible(host):
+    assert host.run("docker logs outside-running").rc == 0
+    assert host.run("docker stop -t 1 outside-running outside-stdin").rc == 0
+    assert host.run("docker rm outside-running outside-stopped outside-stdin").rc == 0
+
+
+_EXEC_START = r'''
+import http.client, json, socket, sys
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect("/var/run/docker.sock")
+c = Conn("localhost")
+c.request("POST", "/exec/%s/start" % sys.argv[1], json.dumps({"Detach": True}), {"Content-Type": "application/json"})
+r = c.getresponse()
+print(r.status, r.read().decode())
+'''
