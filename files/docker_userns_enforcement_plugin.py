@@ -1130,7 +1130,7 @@ def log_event(event: str, **fields: Any) -> None:
     record.update(fields)
     line = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", errors="replace")
     if len(line) > MAX_LOG_LINE:
-        record["reason"] = str(record.get("reason", ""))[:1000]
+        record["reason"] = str(record.get("reason", ""))[:600]  # up to 4 bytes a character
         record["path"] = str(record.get("path", ""))[:200]
         line = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8", errors="replace")[:MAX_LOG_LINE]
     try:

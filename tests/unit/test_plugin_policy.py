@@ -301,3 +301,11 @@ def test_only_requests_that_may_matter_need_a_readable_path():
     assert verdict(authz("GET", "/containers/zz%/json/../logs")).allow is False  # a GET that could spell a route
     assert verdict(authz("GET", "/containers/../../x/json")).allow  # cannot reach a route any rule reads
     assert not verdict(authz("POST", "/containers/%zz/create")).allow
+
+
+def test_a_log_line_stays_one_write_and_valid_json(capfd):
+    plugin.log_event("decision", decision="deny", reason="\u00e9\u4e2d" * 3000, path="/containers/" + "x" * 5000)
+    line = capfd.readouterr().err.encode("utf-8")
+    assert len(line) <= plugin.MAX_LOG_LINE + 1 and line.endswith(b"\n")
+    record = json.loads(line)
+    assert record["decision"] == "deny" and record["reason"].startswith("\u00e9\u4e2d")
