@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402
+from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir, wait_for  # noqa: E402
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
 
@@ -39,6 +39,32 @@ def build_floor_plugin(workdir: Path) -> Path:
     env = dict(os.environ, GO111MODULE="off", GOCACHE=str(workdir / "gocache"), HOME=str(workdir))
     subprocess.run(["go", "build", "-o", str(binary), "."], cwd=REPO / "bench" / "floor_plugin", env=env, check=True)
     return binary
+
+
+class FloorPlugin:
+    """The Go allow-everything plugin, started on /run/docker/plugins/NAME.sock and stopped by pid."""
+
+    def __init__(self, name: str, workdir: Path):
+        self.name = name
+        self.socket = PLUGIN_DIR / ("%s.sock" % name)
+        self.workdir = workdir
+        self.proc = None
+
+    def start(self) -> "FloorPlugin":
+        binary = build_floor_plugin(self.workdir)
+        PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([str(binary), str(self.socket)], stderr=subprocess.DEVNULL)
+        wait_for(self.socket.exists, 10, "the floor plugin's socket")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        try:
+            self.socket.unlink()
+        except OSError:
+            pass
 
 
 class KeepAliveClient:
@@ -127,16 +153,12 @@ def main() -> int:
 
     workdir = short_tempdir("due-bench-")
     plugin = PluginProcess("due-bench-%d" % os.getpid(), workdir, {})
-    floor_name = "due-floor-%d" % os.getpid()
-    floor_socket = PLUGIN_DIR / ("%s.sock" % floor_name)
-    floor = None
+    floor = FloorPlugin("due-floor-%d" % os.getpid(), workdir)
     daemons = {}
     try:
-        floor_binary = build_floor_plugin(workdir)
-        PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
-        floor = subprocess.Popen([str(floor_binary), str(floor_socket)], stderr=subprocess.DEVNULL)
+        floor.start()
         plugin.start()
-        for label, plugins in (("none", []), ("plugin", [plugin.name]), ("floor", [floor_name])):
+        for label, plugins in (("none", []), ("plugin", [plugin.name]), ("floor", [floor.name])):
             (workdir / label).mkdir()
             daemons[label] = PrivateDockerd(workdir / label, plugins).start()
         clients = {label: KeepAliveClient(daemon.socket) for label, daemon in daemons.items()}
@@ -164,13 +186,7 @@ def main() -> int:
         for daemon in daemons.values():
             daemon.stop()
         plugin.stop()
-        if floor is not None:
-            floor.terminate()
-            floor.wait(10)
-        try:
-            floor_socket.unlink()
-        except OSError:
-            pass
+        floor.stop()
         remove_tree(workdir)
 
 

@@ -30,14 +30,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
-from authz_overhead import KeepAliveClient, build_floor_plugin  # noqa: E402
-from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402
+from authz_overhead import FloorPlugin, KeepAliveClient  # noqa: E402
+from harness import PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402
 
 LABELS = ("none", "floor", "plugin")
 
@@ -113,18 +112,14 @@ def main() -> int:
 
     workdir = short_tempdir("due-sat-")
     plugin = PluginProcess("due-sat-%d" % os.getpid(), workdir, {}, docker_socket=str(workdir / "plugin" / "docker.sock"))
-    floor_name = "due-satfloor-%d" % os.getpid()
-    floor_socket = PLUGIN_DIR / ("%s.sock" % floor_name)
-    floor = None
+    floor = FloorPlugin("due-satfloor-%d" % os.getpid(), workdir)
     daemons = {}
     try:
-        floor_binary = build_floor_plugin(workdir)
         loadgen = build_loadgen(workdir)
-        PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
-        floor = subprocess.Popen([str(floor_binary), str(floor_socket)], stderr=subprocess.DEVNULL)
+        floor.start()
         plugin.start()
         containers = {}
-        for label, plugins in (("none", []), ("floor", [floor_name]), ("plugin", [plugin.name])):
+        for label, plugins in (("none", []), ("floor", [floor.name]), ("plugin", [plugin.name])):
             (workdir / label).mkdir()
             daemon = daemons[label] = PrivateDockerd(workdir / label, plugins).start()
             image = daemon.import_busybox()
@@ -182,13 +177,7 @@ def main() -> int:
                 daemon.docker("rm", "-f", container)
             daemon.stop()
         plugin.stop()
-        if floor is not None:
-            floor.terminate()
-            floor.wait(10)
-        try:
-            floor_socket.unlink()
-        except OSError:
-            pass
+        floor.stop()
         remove_tree(workdir)
 
 

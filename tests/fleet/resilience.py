@@ -35,24 +35,25 @@ def _stream_result(completed: subprocess.CompletedProcess) -> Dict:
     return json.loads(completed.stdout.decode().strip().splitlines()[-1])
 
 
-def kill_under_load(fleet: Fleet, host: str, kills: int = 5, clients: int = 2, interval: float = 2.0) -> Dict:
-    """SIGKILL the plugin `kills` times while `clients` threads send requests; systemd restarts it."""
+def _stream_in_host(fleet: Fleet, host: str, clients: int, *options: str, timeout: float) -> Dict:
+    """Run bench/api_stream.py in the host with these options; its result and whether Docker answers after."""
     install_stream(fleet, host)
-    result = _stream_result(fleet.run(
-        host, "python3", HOST_DIR + "/api_stream.py", "--image", NESTED_IMAGE, "--clients", str(clients),
-        "--kill-plugin", str(kills), "--kill-interval", str(interval), timeout=kills * (interval + 40) + 60))
+    result = _stream_result(fleet.run(host, "python3", HOST_DIR + "/api_stream.py", "--image", NESTED_IMAGE,
+                                      "--clients", str(clients), *options, timeout=timeout))
     result["docker_answers_after"] = fleet.docker_answers(host)
     return result
+
+
+def kill_under_load(fleet: Fleet, host: str, kills: int = 5, clients: int = 2, interval: float = 2.0) -> Dict:
+    """SIGKILL the plugin `kills` times while `clients` threads send requests; systemd restarts it."""
+    return _stream_in_host(fleet, host, clients, "--kill-plugin", str(kills), "--kill-interval", str(interval),
+                           timeout=kills * (interval + 40) + 60)
 
 
 def restart_under_load(fleet: Fleet, host: str, restarts: int = 5, clients: int = 2, interval: float = 1.0) -> Dict:
     """`systemctl restart` the plugin `restarts` times while `clients` threads send requests."""
-    install_stream(fleet, host)
-    result = _stream_result(fleet.run(
-        host, "python3", HOST_DIR + "/api_stream.py", "--image", NESTED_IMAGE, "--clients", str(clients),
-        "--restart-plugin", str(restarts), "--restart-interval", str(interval), timeout=restarts * (interval + 60) + 60))
-    result["docker_answers_after"] = fleet.docker_answers(host)
-    return result
+    return _stream_in_host(fleet, host, clients, "--restart-plugin", str(restarts), "--restart-interval", str(interval),
+                           timeout=restarts * (interval + 60) + 60)
 
 
 def plugin_version(fleet: Fleet, host: str) -> str:

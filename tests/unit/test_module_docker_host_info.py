@@ -7,8 +7,6 @@ against real systemd and a Docker started with a conflicting flag, in tests/flee
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 

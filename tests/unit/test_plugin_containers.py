@@ -187,11 +187,14 @@ def test_audit_mode_and_exempt_users():
     {"HostConfig": {"NetworkMode": "container:rootshell"}},
     {"HostConfig": {"NetworkMode": "container:sidecar"}},  # joined to rootshell itself
     {"hostconfig": {"pidmode": "container:rootshell"}},  # Go matches keys case-insensitively
-    {"HostConfig": {"NetworkMode": "default", "NetworkMode": "container:rootshell"}},  # noqa: F601 (last wins)
+    '{"HostConfig": {"NetworkMode": "default", "NetworkMode": "container:rootshell"}}',  # JSON: the last one wins
     {"PidMode": "container:rootshell"},  # top-level HostConfig fields (Docker 20.10 to 26.1)
 ])
 def test_joining_the_namespaces_of_a_container_outside_the_remapping_is_refused(host_config):
-    body = json.dumps(dict({"Image": "busybox"}, **host_config)).encode()
+    if isinstance(host_config, str):
+        body = ('{"Image": "busybox", %s' % host_config[1:]).encode()
+    else:
+        body = json.dumps(dict({"Image": "busybox"}, **host_config)).encode()
     decision = verdict(authz("POST", "/v1.41/containers/create", body), FakeDaemon(DAEMON))
     assert not decision.allow and decision.rule == "outside-container"
     assert "namespace of container" in decision.message and "rootshell" in decision.message

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hosttest.fixtures import REFUSAL, outside_containers  # noqa: F401 (a fixture)
+from hosttest.fixtures import REFUSAL
 
 PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
 REMOTE_PROBE = "/var/tmp/bypass_probe.py"  # /tmp is a tmpfs private to units on Debian 13
@@ -61,7 +61,7 @@ def test_generated_bodies_were_both_refused_and_created(generated_results):
 
 
 @pytest.fixture(scope="module")
-def class_results(host, probe_results, test_image, outside_containers):  # noqa: F811
+def class_results(host, probe_results, test_image, outside_containers):
     out = host.check_output(
         "python3 %s --image %s --classes existing,mounts,routes --outside %s --outside-stopped %s --pending-exec %s",
         REMOTE_PROBE, test_image, outside_containers["running"], outside_containers["stopped"], outside_containers["pending_exec"])

@@ -22,28 +22,32 @@ SNAPSHOT_DIR = "/var/lib/molecule-snapshots"
 # belong to someone else and must survive every merge.
 FOREIGN_DAEMON_KEYS = {"log-opts": {"max-size": "10m", "max-file": "2"}}
 
-# A raw Engine API call, as a client that bypasses the docker CLI would make
-# it: Go's JSON decoding matches keys case-insensitively, so lowercase keys
-# still ask for the host user namespace.
-_RAW_CREATE = r'''
+# A raw Engine API call, as a client that bypasses the docker CLI would make it: Go's JSON
+# decoding matches keys case-insensitively, so lowercase keys still ask for the host user namespace.
+_RAW_API = r'''
 import http.client, json, socket, sys
 class Conn(http.client.HTTPConnection):
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect("/var/run/docker.sock")
-body = sys.argv[1]
+method, path, body = sys.argv[1], sys.argv[2], sys.argv[3] or None
 c = Conn("localhost")
-c.request("POST", "/v1.41/containers/create", body, {"Content-Type": "application/json"})
+c.request(method, path, body, {"Content-Type": "application/json"} if body else {})
 r = c.getresponse()
 print(json.dumps({"status": r.status, "body": r.read().decode("utf-8", "replace")}))
 '''
 
 
-def raw_create(host, body):
-    """POST body to /containers/create on the host's Docker; returns (status, text)."""
-    out = host.check_output("python3 -c %s %s", _RAW_CREATE, json.dumps(body))
+def raw_api(host, method, path, body=None):
+    """One request to the host's Docker API; returns (status, text)."""
+    out = host.check_output("python3 -c %s %s %s %s", _RAW_API, method, path, json.dumps(body) if body is not None else "")
     answer = json.loads(out)
     return answer["status"], answer["body"]
+
+
+def raw_create(host, body):
+    """POST body to /containers/create on the host's Docker; returns (status, text)."""
+    return raw_api(host, "POST", "/v1.41/containers/create", body)
 
 
 def docker_run(host, *args):
@@ -112,20 +116,10 @@ def outside_containers(host, test_image):
     try:
         running = host.check_output("docker run -d --userns=host --network none %s sleep 600", test_image)
         stopped = host.check_output("docker create --userns=host --network none %s id", test_image)
-        pending = host.check_output("python3 -c %s %s", _EXEC_CREATE, running)
+        status, answer = raw_api(host, "POST", "/containers/%s/exec" % running, {"Cmd": ["id"]})
+        assert status == 201, answer
+        pending = json.loads(answer)["Id"]
     finally:
         set_plugin_mode(host, "enforce")
     yield {"running": running, "stopped": stopped, "pending_exec": pending}
     host.run("docker rm -f %s %s", running, stopped)
-
-
-_EXEC_CREATE = r'''
-import http.client, json, socket, sys
-class Conn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect("/var/run/docker.sock")
-c = Conn("localhost")
-c.request("POST", "/containers/%s/exec" % sys.argv[1], json.dumps({"Cmd": ["id"]}), {"Content-Type": "application/json"})
-print(json.loads(c.getresponse().read())["Id"])
-'''
