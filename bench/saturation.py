@@ -13,8 +13,8 @@ three alike. Workloads:
   exec   docker exec: an exec create and its detached start into a running container; with the
          plugin each costs a container lookup through the daemon (or a cached fact)
 
-Figures per workload: operations per second and p99 latency of each daemon, and the plugin's
-over the floor's. Then the plugin's own CPU time per decision, measured by sending AuthZ
+Figures per workload: operations per second and p99 latency of each daemon, the plugin's over
+the floor's, and the CPU time the plugin and the floor spent per operation. Then the plugin's own CPU time per decision, measured by sending AuthZ
 requests straight to its socket: an allowed GET, a refused container create, an allowed create.
 
 Prints one `name: value` line per figure. Needs root, dockerd and go (`make bench` sets them up).
@@ -131,16 +131,20 @@ def main() -> int:
         rss_before = rss_mb(plugin.proc.pid)
         for workload in args.workloads.split(","):
             totals = {label: {"operations": 0, "errors": 0, "p99": [], "examples": []} for label in LABELS}
-            plugin_cpu = 0.0
+            plugin_cpu = floor_cpu = 0.0
             for label in LABELS:  # warm up connections and caches
                 run_loadgen(loadgen, daemons[label], workload, containers[label], args.clients, 1)
             for round_number in range(args.rounds):
                 order = LABELS if round_number % 2 == 0 else tuple(reversed(LABELS))
                 for label in order:
-                    before = cpu_seconds(plugin_pids(plugin)) if label == "plugin" else 0.0
+                    measured = {"plugin": plugin_pids(plugin), "floor": [floor.proc.pid]}.get(label, [])
+                    before = cpu_seconds(measured)
                     figures = run_loadgen(loadgen, daemons[label], workload, containers[label], args.clients, args.seconds)
+                    used = cpu_seconds(measured) - before
                     if label == "plugin":
-                        plugin_cpu += cpu_seconds(plugin_pids(plugin)) - before
+                        plugin_cpu += used
+                    elif label == "floor":
+                        floor_cpu += used
                     total = totals[label]
                     total["operations"] += figures["operations"]
                     total["errors"] += figures["errors"]
@@ -158,6 +162,7 @@ def main() -> int:
             print("sat_%s_over_floor: %.2f" % (workload, plugin_ops / floor_ops if floor_ops else 0))
             print("sat_%s_p99_over_floor: %.2f" % (workload, max(totals["plugin"]["p99"]) / max(totals["floor"]["p99"])))
             print("sat_%s_plugin_cpu_us_per_op: %.0f" % (workload, plugin_cpu / plugin_ops * 1e6 if plugin_ops else 0))
+            print("sat_%s_floor_cpu_us_per_op: %.0f" % (workload, floor_cpu / floor_ops * 1e6 if floor_ops else 0))
             sys.stdout.flush()
 
         create = {"Image": "busybox", "Cmd": ["sh"], "Env": ["A=%d" % i for i in range(20)], "HostConfig": {"NetworkMode": "none"}}
