@@ -382,3 +382,17 @@ def test_the_bypass_probe_finds_no_way_around_the_remapping(dockerd, configured)
         assert result["attempt"]["status"] == DENIED, result  # Docker 20.10 routes every one to the plugin
         if result["control"] is not None:
             assert 200 <= result["control"]["status"] < 300 or result["control"]["status"] == 101, result
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json; charset",  # a parameter without a value: Go's mime.ParseMediaType fails
+    "application/json;x",
+    "application/json, text/plain",
+    "text/plain",
+    "",
+])
+def test_a_content_type_that_hides_the_body_never_lets_a_create_through(dockerd, content_type):
+    body = json.dumps({"Image": TEST_IMAGE, "HostConfig": {"UsernsMode": "host"}}).encode()
+    status, answer = dockerd.api("POST", "/v1.41/containers/create", body, {"Content-Type": content_type} if content_type else {})
+    # The daemon forwards no body for these, and the plugin refuses a create it cannot see.
+    assert status == DENIED and b"did not forward the request body" in answer, (content_type, status, answer)
