@@ -1082,9 +1082,7 @@ def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
 
 def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Optional[Denial]:
     """Run the rules; the first denial wins. Never raises for bad input: it denies."""
-    if not may_matter(request.method, request.uri):
-        return None
-    route = classify(request)
+    route = classify(request)  # OTHER for a request parse_authz_request found cannot matter
     if route.kind == OTHER:
         return None
     try:
@@ -1456,9 +1454,9 @@ class Plugin:
         self.apply(config)  # a new, empty cache
         log_event("reload", mode=config["mode"], config=self.config_path)
 
-    def handle(self, path: str, body: bytes, lookup: Optional[ContainerLookup] = None) -> Tuple[int, bytes]:
+    def handle(self, path: str, body: bytes) -> Tuple[int, bytes]:
         if path == "/AuthZPlugin.AuthZReq":
-            return 200, self.authz_request(body, lookup)
+            return 200, self.authz_request(body)
         if path == "/AuthZPlugin.AuthZRes":
             # Response phase: nothing in a response can undo a refused request; answer fast.
             return 200, ALLOW_ANSWER
@@ -1547,6 +1545,7 @@ class Server:
         listener.setblocking(False)
         self.epoll = select.epoll()
         self.connections: Dict[int, Connection] = {}
+        self.started: set = set()  # the connections with a request started, not yet complete
         self.wake_reader, self.wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
         self.wake_writer.setblocking(False)
@@ -1614,7 +1613,7 @@ class Server:
             self.wake_writer.close()
 
     def _poll_timeout(self) -> float:
-        deadlines = [c.deadline for c in self.connections.values() if c.deadline]
+        deadlines = [c.deadline for c in self.started]
         if self.draining:
             deadlines.append(self.drain_deadline)
         if not deadlines:
@@ -1687,7 +1686,7 @@ class Server:
                 return
             body = buffer[end + 4:end + 4 + length]
             conn.buffer = buffer[end + 4 + length:]
-            conn.deadline = 0.0
+            self._complete(conn)
             if close:
                 conn.close_after = True
             self._answer(conn, method, target, body)
@@ -1695,6 +1694,11 @@ class Server:
     def _started(self, conn: Connection) -> None:
         if not conn.deadline:
             conn.deadline = time.monotonic() + REQUEST_TIMEOUT
+            self.started.add(conn)
+
+    def _complete(self, conn: Connection) -> None:
+        conn.deadline = 0.0
+        self.started.discard(conn)
 
     def _answer(self, conn: Connection, method: str, target: str, body: bytes) -> None:
         path = target.split("?", 1)[0]
@@ -1807,17 +1811,18 @@ class Server:
         message = {"Allow": False, "Msg": "the authorization plugin could not read the request: %s" % err, "Err": str(err)}
         conn.close_after = True
         conn.buffer = b""
-        conn.deadline = 0.0
+        self._complete(conn)
         self._reply(conn, 400, json.dumps(message).encode())
 
     def _expire_stalled(self) -> None:
         now = time.monotonic()
-        for conn in [c for c in self.connections.values() if c.deadline and c.deadline < now]:
+        for conn in [c for c in self.started if c.deadline < now]:
             self._refuse(conn, BadRequest("the request did not arrive within %.0f s" % REQUEST_TIMEOUT))
 
     def _close(self, conn: Connection) -> None:
         if self.connections.get(conn.fd) is conn:
             del self.connections[conn.fd]
+        self.started.discard(conn)
         try:
             conn.sock.close()  # closing the descriptor also takes it out of the epoll set
         except OSError:
