@@ -38,7 +38,7 @@ import stat
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 VERSION = "1.1.0"
 DEFAULT_NAME = "deny-userns-mode-host"
@@ -114,10 +114,14 @@ def load_config(path: Optional[str]) -> Dict[str, Any]:
             text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError("cannot read %s: %s" % (path, err)) from None
+    return config_from_text(text, path)
+
+
+def config_from_text(text: str, where: str) -> Dict[str, Any]:
     try:
         raw = json.loads(text, parse_constant=_reject_constant)
     except ValueError as err:
-        raise ConfigError("%s is not valid JSON: %s" % (path, err)) from None
+        raise ConfigError("%s is not valid JSON: %s" % (where, err)) from None
     return validate_config(raw)
 
 
@@ -627,25 +631,59 @@ def container_from_inspect(data: Any) -> Container:
     )
 
 
-MAX_JOIN_DEPTH = 4
+HOST_USERNS_REASON = "runs in the host's user namespace (--userns=host)"
 
 
-def outside_reason(container: Container, lookup: ContainerLookup, seen: Tuple[str, ...] = ()) -> Optional[str]:
-    """Why this container runs outside the remapping, or None. A container that joins the pid,
-    ipc or network namespace of another joins its user namespace too, so it is outside when
-    that one is."""
-    if container.host_userns:
-        return "runs in the host's user namespace (--userns=host)"
-    for namespace, ref in container.joins:
-        if len(seen) >= MAX_JOIN_DEPTH:
-            return "shares namespaces through a chain of more than %d containers, which the plugin does not follow" % MAX_JOIN_DEPTH
+def outside_reason(container: Container, lookup: ContainerLookup) -> Optional[str]:
+    """Why this container runs outside the remapping, or None when it runs inside.
+
+    A container that joins the pid, ipc or network namespace of another joins its user namespace
+    too, so it is outside when the one it joins is. Chains of any length are followed, each
+    container decided once. A link to a container that no longer exists, or a chain that comes
+    back to itself, leaves its user namespace unknown: that counts as outside (fail closed).
+    """
+    decided: Dict[str, Optional[str]] = {}  # container ID -> reason, once known
+    path: List[Tuple[Container, Iterator[Tuple[str, str]]]] = []  # the chain being followed
+    pending: List[str] = []  # the namespace each container on the path joins the next one by
+
+    def enter(entered: Container) -> Optional[str]:
+        if entered.host_userns:
+            return HOST_USERNS_REASON
+        path.append((entered, iter(entered.joins)))
+        return None
+
+    reason = enter(container)
+    while path and reason is None:
+        current, joins = path[-1]
+        step = next(joins, None)
+        if step is None:  # every join inside: so is this one
+            path.pop()
+            decided[current.id] = None
+            if pending:
+                pending.pop()
+            continue
+        namespace, ref = step
         joined = lookup.container(ref)
-        if joined is None or joined.id in seen or joined.id == container.id:
-            continue  # the daemon cannot start it joined to a container that is not there
-        reason = outside_reason(joined, lookup, seen + (container.id,))
-        if reason:
-            return "shares the %s namespace of container %s, which %s" % (namespace, joined.label, reason)
-    return None
+        if joined is None:
+            reason = "shares the %s namespace of container %s, which no longer exists, so its user namespace is unknown" % (namespace, ref)
+        elif any(joined.id == on_path.id for on_path, _ in path):
+            reason = "shares the %s namespace of container %s, in a chain of joins that leads back to itself" % (namespace, joined.label)
+        elif joined.id in decided:
+            known = decided[joined.id]
+            if known:
+                reason = "shares the %s namespace of container %s, which %s" % (namespace, joined.label, known)
+        else:
+            pending.append(namespace)
+            inner = enter(joined)
+            if inner:
+                pending.pop()
+                reason = "shares the %s namespace of container %s, which %s" % (namespace, joined.label, inner)
+    # Unwind: every container still on the path reaches the outside through the one after it.
+    while len(path) > 1:
+        inner_container, _ = path.pop()
+        decided[inner_container.id] = reason
+        reason = "shares the %s namespace of container %s, which %s" % (pending.pop(), inner_container.label, reason)
+    return reason
 
 
 def volume_host_path(volume: Volume) -> Optional[str]:
@@ -1895,6 +1933,47 @@ def bind_socket(path: str) -> socket.socket:
 
 
 # ---------------------------------------------------------------------------------------------
+# Report: what already runs outside the remapping on this host, asked of the daemon with the
+# lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run this
+# file with --report, so what they say and what the plugin does never disagree.
+# ---------------------------------------------------------------------------------------------
+
+
+def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
+    """Containers outside the remapping (with why) and enabled managed plugins not allowed;
+    raise LookupFailed when the daemon cannot tell."""
+    lookup = DaemonLookup(api)
+    _status, listed = api.get("/containers/json?all=1")
+    containers = []
+    for entry in listed if isinstance(listed, list) else []:
+        container = lookup.container(_text(entry.get("Id")) if isinstance(entry, dict) else "")
+        if container is None:
+            continue  # removed since the list
+        reason = outside_reason(container, lookup)
+        if reason:
+            containers.append({"id": container.id[:12], "name": container.name, "running": entry.get("State") == "running", "reason": reason})
+    _status, plugins = api.get("/plugins")
+    outside_plugins = []
+    for found in plugins if isinstance(plugins, list) else []:
+        name = _text(found.get("Name")) if isinstance(found, dict) else ""
+        if isinstance(found, dict) and found.get("Enabled") is True and normalize_plugin_ref(name) not in config["allowed_plugins"]:
+            outside_plugins.append({"id": _text(found.get("Id"))[:12], "name": name})
+    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins}
+
+
+def run_report(config: Dict[str, Any]) -> int:
+    """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
+    shorter list."""
+    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "error": ""}
+    try:
+        result.update(report(DockerAPI(config["docker_socket"]), config))
+    except LookupFailed as err:
+        result["error"] = str(err)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
@@ -1905,6 +1984,8 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
     parser.add_argument("--config", help="JSON config file (default: enforce, no allowlists, no opt-in rules)")
     parser.add_argument("--name", help="plugin name for the log (default: the socket's file name)")
     parser.add_argument("--check-config", metavar="FILE", help="validate FILE and exit: 0 valid, 2 invalid")
+    parser.add_argument("--report", action="store_true", help="print what already runs outside the remapping as JSON, and exit")
+    parser.add_argument("--config-json", metavar="JSON", help="the config as JSON text instead of --config (for --report)")
     parser.add_argument("--version", action="version", version="docker-userns-enforcement-plugin %s" % VERSION)
     args = parser.parse_args(argv)
     env = dict(os.environ) if env is None else env
@@ -1919,10 +2000,12 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
         return 0
 
     try:
-        config = load_config(args.config)
+        config = config_from_text(args.config_json, "--config-json") if args.config_json is not None else load_config(args.config)
     except ConfigError as err:
         print("docker-userns-enforcement-plugin: %s" % err, file=sys.stderr)
         return 2
+    if args.report:
+        return run_report(config)
     name = args.name or os.path.basename(args.socket).rsplit(".sock", 1)[0] or DEFAULT_NAME
     plugin = Plugin(config, args.config, name)
 

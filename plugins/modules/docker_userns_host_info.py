@@ -16,11 +16,13 @@ description:
   - The installed C(dockerd) and whether it can validate a configuration file (C(--validate), Docker 23 and later).
   - Whether Docker answers, whether it already remaps user namespaces, and how many containers and images it shows.
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
-  - The remap user's uid, whether the Python that runs the plugin is there, and the kernel's limit on user namespaces.
-  - With O(find_unremapped), what already runs outside the remapping as real root, which enforcement
-    alone does not end. The containers in the host's user namespace (C(--userns=host)), or sharing the
-    pid, ipc or network namespace of one (they share its user namespace then). And the enabled managed plugins
-    that O(allowed_plugins) does not name.
+  - The remap user's uid, the version of the Python that runs the plugin, whether systemd runs the host,
+    and the kernel's limit on user namespaces.
+  - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names:
+    distributions backport fixes without changing Docker's version, and the enforcement plugin refuses what
+    the engine's known vulnerabilities reach unless it is told that they are fixed.
+  - What already runs outside the remapping is not read here: the role asks the enforcement plugin
+    itself (its C(--report) mode), so that the report and the plugin decide alike.
   - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
     with the error, for the role to explain.
 options:
@@ -42,15 +44,6 @@ options:
   docker_socket:
     description: The daemon's Unix socket, where the enforcement plugin looks containers up; O(docker_socket) absent skips the check.
     type: path
-  find_unremapped:
-    description: List the containers and enabled managed plugins that run outside the remapping.
-    type: bool
-    default: false
-  allowed_plugins:
-    description: Managed plugins that are allowed (C(vieux/sshfs) means C(docker.io/vieux/sshfs:latest)); not listed.
-    type: list
-    elements: str
-    default: []
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -65,9 +58,13 @@ author:
 
 EXAMPLES = r"""
 - name: Read the Docker host
-  docker_userns_host_info:
+  docker_hardening.userns.docker_userns_host_info:
     remap_user: dockremap
   register: docker_host
+
+- name: Say which security fixes the installed Docker package carries
+  ansible.builtin.debug:
+    msg: "{{ docker_host.engine_package }} {{ docker_host.engine_package_version }}: {{ docker_host.engine_package_fixes | join(', ') }}"
 """
 
 RETURN = r"""
@@ -118,6 +115,15 @@ python_executable:
   description: Whether O(python) exists and is executable.
   returned: always
   type: bool
+python_version:
+  description: The version of O(python) (C(3.11.2)); empty when it cannot be run.
+  returned: always
+  type: str
+  sample: 3.11.2
+systemd_booted:
+  description: Whether systemd runs the host (C(/run/systemd/system) exists), which the plugin's units need.
+  returned: always
+  type: bool
 max_user_namespaces:
   description: The kernel's C(user.max_user_namespaces); null when it cannot be read.
   returned: always
@@ -126,27 +132,34 @@ docker_socket_is_socket:
   description: Whether O(docker_socket) is a Unix socket; null without O(docker_socket).
   returned: always
   type: bool
-unremapped_containers:
-  description: Containers outside the remapping, with why; empty unless O(find_unremapped).
-  returned: always
-  type: list
-  elements: dict
-  sample: [{"id": "f284082c90c5", "name": "rootshell", "running": true, "reason": "runs in the host's user namespace (--userns=host)"}]
-unremapped_plugins:
-  description: Enabled managed plugins that O(allowed_plugins) does not name; empty unless O(find_unremapped).
-  returned: always
-  type: list
-  elements: dict
-  sample: [{"id": "5ea9bf1c05ad", "name": "vieux/sshfs:latest"}]
-unremapped_error:
-  description: Why the containers or plugins could not be listed; empty when they were.
+server_version:
+  description: The daemon's version as its API reports it (C(ServerVersion) of C(docker info)); empty when it does not answer.
   returned: always
   type: str
+  sample: 26.1.5+dfsg1
+engine_package:
+  description: The package that installed C(dockerd) (C(docker.io), C(docker-ce), C(moby-engine) ...); empty when no package manager knows it.
+  returned: always
+  type: str
+  sample: docker.io
+engine_package_version:
+  description: That package's version; empty when unknown.
+  returned: always
+  type: str
+  sample: 26.1.5+dfsg1-9+deb13u1
+engine_package_fixes:
+  description: The CVE ids that the package's changelog names (Debian and Ubuntu C(changelog.Debian.gz), RPM C(--changelog)), sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [CVE-2024-41110, CVE-2026-41568]
 """
 
+import gzip
 import json
 import os
 import pwd
+import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
@@ -165,9 +178,9 @@ def parse_systemctl_show(text):
 
 
 def parse_docker_info(text):
-    """`docker info --format '{{json .}}'` -> (security options, container count)."""
+    """`docker info --format '{{json .}}'` -> (security options, container count, server version)."""
     info = json.loads(text)
-    return list(info.get("SecurityOptions") or []), info.get("Containers")
+    return list(info.get("SecurityOptions") or []), info.get("Containers"), str(info.get("ServerVersion") or "")
 
 
 def read_text(path):
@@ -200,69 +213,20 @@ def read_max_user_namespaces():
         return None
 
 
-def normalize_plugin_ref(ref):
-    """The plugin's own spelling rule: docker.io/library/x -> x, no tag -> :latest."""
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix):]
-            break
-    if ref.startswith("library/"):
-        ref = ref[len("library/"):]
-    if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-        ref += ":latest"
-    return ref
+CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}")
 
 
-NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
+def cve_ids(text):
+    """Every CVE id a changelog names, once each, sorted."""
+    return sorted(set(CVE_ID.findall(text)))
 
 
-def unremapped_containers(descriptions):
-    """The containers of `docker inspect` output that run outside the remapping, with why: the
-    same test as the enforcement plugin's (host user namespace, or sharing the pid, ipc or
-    network namespace of such a container, which joins its user namespace too)."""
-    by_id = {d.get("Id", ""): d for d in descriptions}
-    by_name = {(d.get("Name") or "").lstrip("/"): d for d in descriptions}
-
-    def resolve(ref):
-        if ref in by_id:
-            return by_id[ref]
-        if ref in by_name:
-            return by_name[ref]
-        found = [d for cid, d in by_id.items() if cid.startswith(ref)]
-        return found[0] if len(found) == 1 else None
-
-    def reason(description, seen):
-        host = description.get("HostConfig") or {}
-        if host.get("UsernsMode") == "host":
-            return "runs in the host's user namespace (--userns=host)"
-        for field, namespace in NAMESPACE_MODES:
-            mode = host.get(field) or ""
-            joined = resolve(mode[len("container:"):]) if mode.startswith("container:") else None
-            if joined is not None and joined.get("Id") not in seen:
-                why = reason(joined, seen | {description.get("Id")})
-                if why:
-                    return "shares the %s namespace of %s, which %s" % (namespace, (joined.get("Name") or "").lstrip("/"), why)
+def read_gzip_text(path):
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (OSError, EOFError):
         return None
-
-    found = []
-    for description in descriptions:
-        why = reason(description, {description.get("Id")})
-        if why:
-            found.append({"id": description.get("Id", "")[:12], "name": (description.get("Name") or "").lstrip("/"),
-                          "running": bool((description.get("State") or {}).get("Running")), "reason": why})
-    return found
-
-
-def unremapped_plugins(plugin_lines, allowed):
-    """Enabled managed plugins (`docker plugin ls --format '{{json .}}'`) not in `allowed`."""
-    allowed = {normalize_plugin_ref(name) for name in allowed}
-    found = []
-    for line in plugin_lines:
-        plugin = json.loads(line)
-        name = plugin.get("Name", "")
-        if str(plugin.get("Enabled")).lower() == "true" and normalize_plugin_ref(name) not in allowed:
-            found.append({"id": plugin.get("ID", "")[:12], "name": name})
-    return found
 
 
 def run(module, argv):
@@ -283,17 +247,19 @@ def dockerd_info(module):
 
 
 def daemon_info(module, count_objects):
-    facts = {"docker_answers": False, "docker_error": "", "remap_active": False, "containers": None, "images": None}
+    facts = {"docker_answers": False, "docker_error": "", "remap_active": False, "containers": None, "images": None,
+             "server_version": ""}
     rc, out, err = run(module, ["docker", "info", "--format", "{{json .}}"])
     if rc != 0:
         facts["docker_error"] = (err or out).strip()
         return facts
     try:
-        security_options, containers = parse_docker_info(out)
+        security_options, containers, server_version = parse_docker_info(out)
     except ValueError as error:
         facts["docker_error"] = "cannot read the output of docker info: %s" % error
         return facts
-    facts.update(docker_answers=True, remap_active=any(USERNS_SECURITY_OPTION in option for option in security_options))
+    facts.update(docker_answers=True, remap_active=any(USERNS_SECURITY_OPTION in option for option in security_options),
+                 server_version=server_version)
     if count_objects:
         facts["containers"] = containers
         rc, out, err = run(module, ["docker", "images", "--all", "--quiet"])
@@ -312,36 +278,47 @@ def service_flags(module, service):
     return flag_names(words)
 
 
-def outside_the_remapping(module, allowed_plugins):
-    facts = {"unremapped_containers": [], "unremapped_plugins": [], "unremapped_error": ""}
-    rc, out, err = run(module, ["docker", "ps", "--all", "--quiet", "--no-trunc"])
-    if rc != 0:
-        facts["unremapped_error"] = "docker ps failed: %s" % (err or out).strip()
-        return facts
-    if out.split():
-        rc, inspected, err = run(module, ["docker", "inspect"] + out.split())
-        if rc != 0:
-            facts["unremapped_error"] = "docker inspect failed: %s" % (err or inspected).strip()
-            return facts
-        facts["unremapped_containers"] = unremapped_containers(json.loads(inspected))
-    rc, out, err = run(module, ["docker", "plugin", "ls", "--format", "{{json .}}"])
-    if rc != 0:
-        facts["unremapped_error"] = "docker plugin ls failed: %s" % (err or out).strip()
-        return facts
-    facts["unremapped_plugins"] = unremapped_plugins(out.splitlines(), allowed_plugins)
-    return facts
+def python_version(module, python):
+    rc, out, err = module.run_command([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]) \
+        if os.access(python, os.X_OK) else (1, "", "")
+    return out.strip() if rc == 0 else ""
+
+
+def engine_package(module, dockerd):
+    """(package, version, CVE ids its changelog names) for the dockerd binary, from dpkg or rpm."""
+    if not dockerd:
+        return "", "", []
+    paths = [dockerd, os.path.realpath(dockerd)]
+    if module.get_bin_path("dpkg-query"):
+        for path in paths:
+            rc, out, err = run(module, ["dpkg-query", "--search", path])
+            if rc == 0 and ":" in out:
+                package = out.split(":", 1)[0].strip().split(",")[0].strip()
+                rc, version, err = run(module, ["dpkg-query", "--show", "--showformat", "${Version}", package])
+                changelog = read_gzip_text("/usr/share/doc/%s/changelog.Debian.gz" % package) or ""
+                return package, version.strip() if rc == 0 else "", cve_ids(changelog)
+    if module.get_bin_path("rpm"):
+        for path in paths:
+            rc, out, err = run(module, ["rpm", "--query", "--file", "--queryformat", "%{NAME}\\n", path])
+            if rc == 0 and out.strip():
+                package = out.split()[0]
+                rc, version, err = run(module, ["rpm", "--query", "--queryformat", "%{VERSION}-%{RELEASE}", package])
+                rc_log, changelog, err = run(module, ["rpm", "--query", "--changelog", package])
+                return package, version.strip() if rc == 0 else "", cve_ids(changelog if rc_log == 0 else "")
+    return "", "", []
 
 
 def docker_host_info(module):
     params = module.params
     facts = dockerd_info(module)
     facts.update(daemon_info(module, params["count_objects"]))
-    facts.update({"unremapped_containers": [], "unremapped_plugins": [], "unremapped_error": ""})
-    if params["find_unremapped"] and facts["docker_answers"]:
-        facts.update(outside_the_remapping(module, params["allowed_plugins"]))
+    package, version, fixes = engine_package(module, module.get_bin_path("dockerd"))
+    facts.update(engine_package=package, engine_package_version=version, engine_package_fixes=fixes)
     facts["dockerd_flags"] = service_flags(module, params["docker_service"])
     facts["remap_user_uid"] = lookup_uid(params["remap_user"]) if params["remap_user"] else None
     facts["python_executable"] = os.path.isfile(params["python"]) and os.access(params["python"], os.X_OK)
+    facts["python_version"] = python_version(module, params["python"]) if facts["python_executable"] else ""
+    facts["systemd_booted"] = os.path.isdir("/run/systemd/system")
     facts["max_user_namespaces"] = read_max_user_namespaces()
     facts["docker_socket_is_socket"] = is_socket(params["docker_socket"]) if params["docker_socket"] else None
     return facts
@@ -355,8 +332,6 @@ def main():
             python=dict(type="path", default="/usr/bin/python3"),
             count_objects=dict(type="bool", default=True),
             docker_socket=dict(type="path"),
-            find_unremapped=dict(type="bool", default=False),
-            allowed_plugins=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

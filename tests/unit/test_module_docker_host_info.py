@@ -32,13 +32,13 @@ def test_systemctl_show_splits_on_the_first_equals_sign():
     assert "--authorization-plugin=x" in properties["ExecStart"].split()
 
 
-def test_docker_info_reads_security_options_and_containers():
-    text = json.dumps({"SecurityOptions": ["name=seccomp,profile=default", "name=userns"], "Containers": 3})
-    assert mod.parse_docker_info(text) == (["name=seccomp,profile=default", "name=userns"], 3)
+def test_docker_info_reads_security_options_containers_and_version():
+    text = json.dumps({"SecurityOptions": ["name=seccomp,profile=default", "name=userns"], "Containers": 3, "ServerVersion": "26.1.5+dfsg1"})
+    assert mod.parse_docker_info(text) == (["name=seccomp,profile=default", "name=userns"], 3, "26.1.5+dfsg1")
 
 
 def test_docker_info_without_security_options_is_an_empty_list():
-    assert mod.parse_docker_info('{"SecurityOptions": null, "Containers": 0}') == ([], 0)
+    assert mod.parse_docker_info('{"SecurityOptions": null, "Containers": 0}') == ([], 0, "")
 
 
 def test_docker_info_that_is_not_json_raises():
@@ -56,40 +56,31 @@ def test_max_user_namespaces_is_the_kernel_value():
         assert mod.read_max_user_namespaces() == int(handle.read())
 
 
-# --- what runs outside the remapping ----------------------------------------------------------
+# --- the engine package and the fixes its changelog names ------------------------------------
 
 
-def described(cid, name, userns="", running=True, **modes):
-    host = {"UsernsMode": userns, "PidMode": "", "IpcMode": "", "NetworkMode": "default"}
-    host.update(modes)
-    return {"Id": cid * 64, "Name": "/" + name, "HostConfig": host, "State": {"Running": running}}
+def test_cve_ids_are_read_once_each_and_sorted():
+    changelog = """docker.io (26.1.5+dfsg1-9+deb13u1) trixie-security; urgency=medium
+
+  * Fix CVE-2026-41568 and CVE-2026-42306: races in docker cp (Closes: #1)
+  * Fix CVE-2026-34040: authorization bodies of 1 MiB or more
+  * Refresh the CVE-2026-41568 patch
+
+ -- Debian Security Team <team@security.debian.org>  Mon, 01 Jun 2026 10:00:00 +0000
+"""
+    assert mod.cve_ids(changelog) == ["CVE-2026-34040", "CVE-2026-41568", "CVE-2026-42306"]
 
 
-def test_host_userns_containers_and_the_ones_joined_to_them_are_found():
-    descriptions = [
-        described("a", "rootshell", userns="host"),
-        described("b", "sidecar", NetworkMode="container:" + "a" * 64),
-        described("c", "chain", PidMode="container:sidecar", running=False),
-        described("d", "web"),
-        described("e", "joins-web", IpcMode="container:web"),
-    ]
-    found = mod.unremapped_containers(descriptions)
-    assert [(c["name"], c["id"], c["running"]) for c in found] == [("rootshell", "a" * 12, True), ("sidecar", "b" * 12, True), ("chain", "c" * 12, False)]
-    assert found[0]["reason"] == "runs in the host's user namespace (--userns=host)"
-    assert found[2]["reason"] == ("shares the pid namespace of sidecar, which shares the network namespace of rootshell, "
-                                  "which runs in the host's user namespace (--userns=host)")
+def test_a_changelog_that_names_no_cve_gives_none():
+    assert mod.cve_ids("docker.io (20.10.5) unstable; urgency=low\n  * New upstream release\n") == []
 
 
-def test_joins_of_missing_or_self_referencing_containers_are_not_outside():
-    descriptions = [described("a", "loop", PidMode="container:" + "a" * 64), described("b", "lost", PidMode="container:gone")]
-    assert mod.unremapped_containers(descriptions) == []
-
-
-def test_enabled_plugins_that_are_not_allowed_are_found():
-    lines = [
-        json.dumps({"ID": "1" * 64, "Name": "vieux/sshfs:latest", "Enabled": True}),
-        json.dumps({"ID": "2" * 64, "Name": "evil/net:latest", "Enabled": True}),
-        json.dumps({"ID": "3" * 64, "Name": "evil/off:latest", "Enabled": False}),
-    ]
-    assert mod.unremapped_plugins(lines, ["docker.io/vieux/sshfs"]) == [{"id": "2" * 12, "name": "evil/net:latest"}]
-    assert len(mod.unremapped_plugins(lines, [])) == 2
+def test_gzip_changelogs_are_read_and_missing_ones_are_none(tmp_path):
+    import gzip
+    path = tmp_path / "changelog.Debian.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"  * Fix CVE-2024-41110\n")
+    assert mod.cve_ids(mod.read_gzip_text(str(path))) == ["CVE-2024-41110"]
+    assert mod.read_gzip_text(str(tmp_path / "missing.gz")) is None
+    (tmp_path / "plain").write_text("not gzip")
+    assert mod.read_gzip_text(str(tmp_path / "plain")) is None

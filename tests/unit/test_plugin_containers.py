@@ -140,6 +140,55 @@ def test_the_denial_names_the_chain_that_leads_outside():
     assert "shares the pid namespace of container sidecar" in decision.message
 
 
+def chain(length: int, first: dict) -> list:
+    """`first` and `length` containers after it, each joining the one before by its name, in
+    turn through the network, pid and ipc namespace."""
+    containers = [first]
+    for n in range(1, length + 1):
+        field = ("network", "pid", "ipc")[n % 3]
+        containers.append(inspect(0x40 + n, "link%d" % n, **{field: "container:" + containers[-1]["Name"][1:]}))
+    return containers
+
+
+@pytest.mark.parametrize("length", [1, 5, 40])
+def test_a_chain_of_remapped_containers_of_any_length_is_inside(length):
+    daemon = FakeDaemon(chain(length, inspect(0x40, "base")))
+    last = "link%d" % length
+    assert verdict(authz("POST", "/containers/%s/exec" % last, {"Cmd": ["sh"]}), daemon).allow
+    assert verdict(authz("POST", "/containers/%s/start" % last), daemon).allow
+    assert len([ref for kind, ref in daemon.lookups if kind == "container"]) == 2 * (length + 1)
+
+
+@pytest.mark.parametrize("length", [1, 5, 40])
+def test_a_chain_of_any_length_that_ends_in_the_host_user_namespace_is_outside(length):
+    daemon = FakeDaemon(chain(length, inspect(0x40, "base", userns="host")))
+    decision = verdict(authz("POST", "/containers/link%d/exec" % length, {"Cmd": ["sh"]}), daemon)
+    assert not decision.allow and decision.rule == "outside-container"
+    assert decision.message.count("shares the") == length and "base" in decision.message
+
+
+def test_a_link_to_a_container_that_no_longer_exists_fails_closed():
+    daemon = FakeDaemon([inspect(5, "orphan", network="container:gone")])
+    decision = verdict(authz("POST", "/containers/orphan/exec", {"Cmd": ["sh"]}), daemon)
+    assert not decision.allow and decision.rule == "outside-container"
+    assert "container gone, which no longer exists" in decision.message
+
+
+def test_a_chain_that_leads_back_to_itself_fails_closed():
+    daemon = FakeDaemon([inspect(6, "left", pid="container:right"), inspect(7, "right", network="container:left")])
+    for name in ("left", "right"):
+        decision = verdict(authz("POST", "/containers/%s/exec" % name, {"Cmd": ["sh"]}), daemon)
+        assert not decision.allow and "leads back to itself" in decision.message
+
+
+def test_containers_joined_twice_to_the_same_one_are_decided_once():
+    shared = inspect(8, "shared")
+    both = inspect(9, "both", pid="container:shared", network="container:" + container_id(8))
+    daemon = FakeDaemon([shared, both])
+    assert verdict(authz("POST", "/containers/both/exec", {"Cmd": ["sh"]}), daemon).allow
+    assert daemon.lookups == [("container", "both"), ("container", "shared"), ("container", container_id(8))]
+
+
 def test_exec_start_is_decided_by_the_exec_s_container():
     daemon = FakeDaemon(DAEMON, execs={"e-out": container_id(1), "e-in": container_id(2)})
     refused = verdict(authz("POST", "/v1.41/exec/e-out/start", {"Detach": False}), daemon)
