@@ -148,7 +148,10 @@ engine_package_version:
   type: str
   sample: 26.1.5+dfsg1-9+deb13u1
 engine_package_fixes:
-  description: The CVE ids that the package's changelog names (Debian and Ubuntu C(changelog.Debian.gz), RPM C(--changelog)), sorted.
+  description:
+    - The CVE ids that the package's changelog names (Debian and Ubuntu C(changelog.Debian.gz), RPM C(--changelog)),
+      and those a known Debian security update fixes without naming them (trixie's C(26.1.5+dfsg1-9+deb13u1)
+      fixes CVE-2026-41567), sorted.
   returned: always
   type: list
   elements: str
@@ -215,10 +218,29 @@ def read_max_user_namespaces():
 
 CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}")
 
+# Debian packages known to carry fixes that their changelog does not name: trixie's security update
+# backports the CVE-2026-41567 patch (its CVE-2026-42306 follow-up depends on it) without naming it.
+# (package, version pattern whose first group is a revision number, lowest such number, CVE ids);
+# a binNMU (+bN) of a listed version is the same source.
+KNOWN_BACKPORTS = (
+    ("docker.io", re.compile(r"26\.1\.5\+dfsg1-9\+deb13u([0-9]+)(?:\+b[0-9]+)?"), 1,
+     ("CVE-2026-33747", "CVE-2026-33748", "CVE-2026-33997", "CVE-2026-34040", "CVE-2026-41567", "CVE-2026-41568", "CVE-2026-42306")),
+)
+
 
 def cve_ids(text):
     """Every CVE id a changelog names, once each, sorted."""
     return sorted(set(CVE_ID.findall(text)))
+
+
+def known_backports(package, version):
+    """The CVE ids KNOWN_BACKPORTS says this package version fixes."""
+    fixed = set()
+    for name, pattern, lowest, cves in KNOWN_BACKPORTS:
+        match = pattern.fullmatch(version) if name == package else None
+        if match and int(match.group(1)) >= lowest:
+            fixed.update(cves)
+    return fixed
 
 
 def read_gzip_text(path):
@@ -295,8 +317,9 @@ def engine_package(module, dockerd):
             if rc == 0 and ":" in out:
                 package = out.split(":", 1)[0].strip().split(",")[0].strip()
                 rc, version, err = run(module, ["dpkg-query", "--show", "--showformat", "${Version}", package])
+                version = version.strip() if rc == 0 else ""
                 changelog = read_gzip_text("/usr/share/doc/%s/changelog.Debian.gz" % package) or ""
-                return package, version.strip() if rc == 0 else "", cve_ids(changelog)
+                return package, version, sorted(set(cve_ids(changelog)) | known_backports(package, version))
     if module.get_bin_path("rpm"):
         for path in paths:
             rc, out, err = run(module, ["rpm", "--query", "--file", "--queryformat", "%{NAME}\\n", path])

@@ -84,3 +84,16 @@ def test_gzip_changelogs_are_read_and_missing_ones_are_none(tmp_path):
     assert mod.read_gzip_text(str(tmp_path / "missing.gz")) is None
     (tmp_path / "plain").write_text("not gzip")
     assert mod.read_gzip_text(str(tmp_path / "plain")) is None
+
+
+@pytest.mark.parametrize("package, version, fixed", [
+    ("docker.io", "26.1.5+dfsg1-9+deb13u1", True),
+    ("docker.io", "26.1.5+dfsg1-9+deb13u1+b1", True),  # a binNMU of the same source
+    ("docker.io", "26.1.5+dfsg1-9+deb13u2", True),
+    ("docker.io", "26.1.5+dfsg1-9", False),  # before the security update
+    ("docker.io", "26.1.5+dfsg1-10", False),  # another branch: nothing known
+    ("docker.io", "28.5.2+dfsg4-5", False),  # forky names its fixes itself
+    ("docker-ce", "26.1.5+dfsg1-9+deb13u1", False),
+])
+def test_known_backports_count_only_for_the_security_update_that_carries_them(package, version, fixed):
+    assert ("CVE-2026-41567" in mod.known_backports(package, version)) is fixed
