@@ -58,6 +58,8 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "exempt_users": [],
     "docker_socket": "/var/run/docker.sock",
     "allow_copy_through_host_mounts": False,
+    "allow_swarm": False,
+    "engine_fixes": {},
     "deny_privileged": False,
     "deny_host_namespaces": [],
     "deny_cap_add": [],
@@ -87,7 +89,7 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     config.update(raw)
     if config["mode"] not in ("enforce", "audit"):
         raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
-    for key in ("log_allowed", "allow_copy_through_host_mounts", "deny_privileged", "deny_devices"):
+    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices"):
         if not isinstance(config[key], bool):
             raise ConfigError("%s must be true or false" % key)
     if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
@@ -100,9 +102,20 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     bad_paths = [p for p in config["deny_bind_mounts"] if not p.startswith("/")]
     if bad_paths:
         raise ConfigError("deny_bind_mounts: paths must be absolute: %s" % ", ".join(bad_paths))
+    config["engine_fixes"] = _engine_fixes(config["engine_fixes"])
     config["deny_cap_add"] = [normalize_capability(c) for c in config["deny_cap_add"]]
     config["allowed_plugins"] = [normalize_plugin_ref(p) for p in config["allowed_plugins"]]
     return config
+
+
+def _engine_fixes(value: Any) -> Dict[str, Any]:
+    """{"version": what the daemon reports, "fixed": [CVE ids its package carries]}, or {}."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict) or set(value) != {"version", "fixed"} or not isinstance(value["version"], str) \
+            or not value["version"]:
+        raise ConfigError('engine_fixes must be {} or {"version": "<the daemon\'s version>", "fixed": ["CVE-...", ...]}')
+    return {"version": value["version"], "fixed": _string_list(value["fixed"], "engine_fixes.fixed")}
 
 
 def load_config(path: Optional[str]) -> Dict[str, Any]:
@@ -199,7 +212,7 @@ def go_fold(key: str) -> str:
 
 class Field(NamedTuple):
     name: str
-    kind: str  # "string", "bool", "strings", "struct", "ptr", "structs"
+    kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs"
     schema: Optional["Schema"] = None
 
 
@@ -257,6 +270,16 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
         if target is None:
             target = into[name] = {}
         go_decode_struct(field.schema, value, target)
+    elif kind == "stringmap":  # map[string]string: keys exact (no folding), merged, last one wins
+        if value is None:
+            return
+        if not isinstance(value, Pairs):
+            raise TypeMismatch("%s must be an object" % name)
+        mapping = into.setdefault(name, {})
+        for key, element in value:
+            if element is not None and (not isinstance(element, str) or isinstance(element, Number)):
+                raise TypeMismatch("%s values must be strings" % name)
+            mapping[key] = element or ""
     elif kind in ("strings", "structs"):
         if value is None:
             return
@@ -274,7 +297,17 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
                 seen.append(go_decode_struct(field.schema, element, {}))
 
 
-MOUNT = Schema([Field("Type", "string"), Field("Source", "string")])
+MOUNT = Schema([
+    Field("Type", "string"),
+    Field("Source", "string"),
+    Field("Target", "string"),
+    Field("ReadOnly", "bool"),
+    Field("BindOptions", "ptr", Schema([Field("CreateMountpoint", "bool")])),
+    Field("VolumeOptions", "ptr", Schema([
+        Field("NoCopy", "bool"),
+        Field("DriverConfig", "ptr", Schema([Field("Name", "string"), Field("Options", "stringmap")])),
+    ])),
+])
 DEVICE = Schema([Field("PathOnHost", "string")])
 
 # HostConfig fields the rules read (Resources is embedded in HostConfig, so Devices and
@@ -292,6 +325,8 @@ HOST_CONFIG_FIELDS = [
     Field("Mounts", "structs", MOUNT),
     Field("Devices", "structs", DEVICE),
     Field("DeviceCgroupRules", "strings"),
+    Field("VolumeDriver", "string"),
+    Field("VolumesFrom", "strings"),
 ]
 HOST_CONFIG = Schema(HOST_CONFIG_FIELDS)
 
@@ -424,6 +459,8 @@ ARCHIVE_WRITE = "archive-write"  # the daemon writes into the container's files,
 CHECKPOINT = "checkpoint"  # experimental daemons: CRIU images, optionally in any host directory
 PLUGIN_OP = "plugin"
 SERVICE_WRITE = "service-write"
+SWARM_JOIN = "swarm-join"  # makes this host a swarm node: tasks start without asking any plugin
+BUILD = "build"  # BuildKit builds run in the daemon, as real root
 JSON_BODY = "json-body"  # no rule reads it, but the daemon decodes a JSON body here
 OTHER = "other"
 
@@ -460,7 +497,10 @@ _ROUTE_TABLE: Dict[str, List[Tuple[str, str, str, bool]]] = {
         ("/networks/(.*)/connect", JSON_BODY, "connect a network", True),
         ("/networks/(.*)/disconnect", JSON_BODY, "disconnect a network", True),
         ("/volumes/create", JSON_BODY, "create a volume", True),
-        ("/swarm/(?:init|join|update|unlock)", JSON_BODY, "configure swarm", True),
+        ("/swarm/(?:init|join)", SWARM_JOIN, "make this host a swarm node", True),
+        ("/swarm/(?:update|unlock)", JSON_BODY, "configure swarm", True),
+        ("/build", BUILD, "build an image", False),
+        ("/grpc", BUILD, "open a BuildKit session", False),
         ("/services/create", SERVICE_WRITE, "create a service", True),
         ("/services/(.*)/update", SERVICE_WRITE, "update a service", True),
         ("/nodes/(.*)/update", JSON_BODY, "update a node", True),
@@ -537,6 +577,8 @@ class Container(NamedTuple):
     host_userns: bool
     joins: Tuple[Tuple[str, str], ...]  # (namespace, reference) of each container:REF mode
     mounts: Tuple[Tuple[str, str, str, str, str], ...]  # (type, name, source, destination, driver)
+    user: str = ""  # Config.User: whom docker cp -a gives the files to
+    creating_binds: Tuple[str, ...] = ()  # bind sources the daemon creates when they are missing
 
     @property
     def label(self) -> str:
@@ -547,6 +589,23 @@ class Volume(NamedTuple):
     name: str
     driver: str
     options: Dict[str, str]
+
+
+class VolumeUser(NamedTuple):
+    """A container that mounts a volume, as the daemon lists it now."""
+    name: str
+    state: str  # "running", "paused", "restarting", "exited", "created" ...
+    read_write: bool
+
+
+class HostPath(NamedTuple):
+    """What is at a host path, and who besides root could remove or replace it (or a directory
+    on the way to it) later."""
+    exists: bool
+    is_dir: bool = False
+    empty: bool = False  # a directory without entries
+    root_only: bool = False  # owned by root, writable by nobody else
+    changeable_by: str = ""  # "" when only root can; else who, for messages
 
 
 class ContainerLookup:
@@ -562,6 +621,23 @@ class ContainerLookup:
 
     def volume(self, name: str, used_by: str) -> Optional[Volume]:
         raise LookupFailed("this plugin was started without a way to look up volumes")
+
+    def volume_users(self, name: str) -> List[VolumeUser]:
+        raise LookupFailed("this plugin was started without a way to look up volumes")
+
+    def volume_held(self, name: str) -> bool:
+        """Whether the daemon may be copying an image's files into this volume right now, for a
+        create this plugin allowed and the daemon has not answered yet (see Holds)."""
+        return False
+
+    def engine_version(self) -> str:
+        raise LookupFailed("this plugin was started without a way to ask the daemon its version")
+
+    def data_root(self) -> str:
+        raise LookupFailed("this plugin was started without a way to ask the daemon its data directory")
+
+    def host_path(self, path: str) -> HostPath:
+        raise LookupFailed("this plugin was started without a way to look at host paths")
 
 
 NO_LOOKUP = ContainerLookup()
@@ -588,6 +664,21 @@ class _OncePerRequest(ContainerLookup):
 
     def volume(self, name: str, used_by: str) -> Optional[Volume]:
         return self._ask(("volume", name, used_by), lambda: self.lookup.volume(name, used_by))
+
+    def volume_users(self, name: str) -> List[VolumeUser]:
+        return self._ask(("volume-users", name), lambda: self.lookup.volume_users(name))
+
+    def volume_held(self, name: str) -> bool:
+        return self._ask(("volume-held", name), lambda: self.lookup.volume_held(name))
+
+    def engine_version(self) -> str:
+        return self._ask(("engine",), self.lookup.engine_version)
+
+    def data_root(self) -> str:
+        return self._ask(("data-root",), self.lookup.data_root)
+
+    def host_path(self, path: str) -> HostPath:
+        return self._ask(("host-path", path), lambda: self.lookup.host_path(path))
 
 _NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
 FULL_ID = re.compile(r"[0-9a-f]{64}")
@@ -617,17 +708,29 @@ def container_from_inspect(data: Any) -> Container:
         parts = _text(bind).split(":")
         if parts[0].startswith("/") and ("bind", parts[0], parts[1] if len(parts) > 1 else "") not in listed:
             mounts.append(("bind", "", parts[0], parts[1] if len(parts) > 1 else "", ""))
+    never_created = set()
     for mount in host.get("Mounts") or []:
         if isinstance(mount, dict) and _text(mount.get("Type")) == "bind":
             entry = ("bind", _text(mount.get("Source")), _text(mount.get("Target")))
             if entry not in listed:
                 mounts.append(("bind", "", entry[1], entry[2], ""))
+            options = mount.get("BindOptions")
+            if not (isinstance(options, dict) and options.get("CreateMountpoint") is True):
+                never_created.add((clean_path(entry[1] or "/"), clean_path(entry[2] or "/")))
+    # The daemon creates a missing bind source at start and for docker cp: -v sources, --mount
+    # binds with CreateMountpoint, and binds taken over with --volumes-from (which lose the
+    # "never create" flag). Only --mount binds without CreateMountpoint never create one.
+    creating = [source for kind, _name, source, destination, _driver in mounts
+                if kind == "bind" and (clean_path(source or "/"), clean_path(destination or "/")) not in never_created]
+    config = data.get("Config")
     return Container(
         id=data["Id"],
         name=_text(data.get("Name")).lstrip("/"),
         host_userns=_text(host.get("UsernsMode")) == "host",
         joins=tuple(joins),
         mounts=tuple(mounts),
+        user=_text(config.get("User")) if isinstance(config, dict) else "",
+        creating_binds=tuple(dict.fromkeys(creating)),
     )
 
 
@@ -725,6 +828,234 @@ def host_backed_mounts(container: Container, lookup: ContainerLookup) -> List[st
 
 
 # ---------------------------------------------------------------------------------------------
+# Host paths: what the daemon will find at a path it creates, re-owns or copies into as real
+# root. The plugin runs on the host, so it looks itself, as the kernel resolves the path, and
+# notes who besides root could remove or replace the path, or a directory on the way to it, later.
+# ---------------------------------------------------------------------------------------------
+
+MAX_SYMLINKS = 40  # the kernel's limit when it resolves a path
+
+
+def _who_can_change(directory: str, st: os.stat_result, entry: Optional[os.stat_result]) -> str:
+    """Who besides root can rename or remove entries of this directory ("" for nobody): its owner,
+    its group and everyone, by its mode; in a sticky directory only the owners of the entry and
+    of the directory."""
+    mode, owner = st.st_mode, st.st_uid
+    writers = []
+    if owner != 0:
+        writers.append("user %s (who owns %s)" % (_user_name(owner), directory))
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if mode & stat.S_ISVTX:
+            if entry is not None and entry.st_uid != 0:
+                writers.append("user %s (who owns the entry in the sticky directory %s)" % (_user_name(entry.st_uid), directory))
+        elif mode & stat.S_IWOTH:
+            writers.append("every user (%s is writable by all)" % directory)
+        else:
+            writers.append("group %s (which may write %s)" % (_group_name(st.st_gid), directory))
+    return " and ".join(writers)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        import grp
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
+
+
+def inspect_host_path(path: str) -> HostPath:
+    """Resolve path as the kernel does (symlinks followed, ".." after them) and report what is
+    there, and who could remove or replace any entry the resolution went through; raise
+    LookupFailed for what cannot be read (the plugin then refuses)."""
+    pending = [part for part in path.split("/") if part]
+    current, current_st = "/", None
+    changeable, links = "", 0
+    try:
+        current_st = os.stat("/")
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                current = posixpath.dirname(current)
+                current_st = os.stat(current)
+                continue
+            entry = posixpath.join(current, part)
+            try:
+                entry_st = os.lstat(entry)
+            except (FileNotFoundError, NotADirectoryError):
+                return HostPath(exists=False, changeable_by=changeable)
+            changeable = changeable or _who_can_change(current, current_st, entry_st)
+            if stat.S_ISLNK(entry_st.st_mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise LookupFailed("%s: too many symbolic links" % path[:200])
+                target = os.readlink(entry)
+                pending = [p for p in target.split("/") if p] + pending
+                if target.startswith("/"):
+                    current, current_st = "/", os.stat("/")
+                continue
+            if pending and not stat.S_ISDIR(entry_st.st_mode):
+                return HostPath(exists=False, changeable_by=changeable)
+            current, current_st = entry, entry_st
+        is_dir = stat.S_ISDIR(current_st.st_mode)
+        empty = False
+        if is_dir:
+            with os.scandir(current) as entries:
+                empty = next(entries, None) is None
+        root_only = current_st.st_uid == 0 and not current_st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        return HostPath(exists=True, is_dir=is_dir, empty=empty, root_only=root_only, changeable_by=changeable)
+    except OSError as err:
+        raise LookupFailed("cannot look at %s on the host: %s" % (path[:200], err.strerror or err)) from None
+
+
+def overlaps(path: str, other: str) -> bool:
+    """path is other, lies below it, or holds it."""
+    path, other = path.rstrip("/") or "/", other.rstrip("/") or "/"
+    return path == other or other.startswith(path.rstrip("/") + "/") or path.startswith(other + "/")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mounts: what a new container will mount, read from its HostConfig the way the daemon parses
+# -v (Binds) and --mount (Mounts).
+# ---------------------------------------------------------------------------------------------
+
+
+class PlannedMount(NamedTuple):
+    kind: str  # "bind", "volume", or another --mount type
+    source: str  # bind: the host path, cleaned as the daemon cleans it; volume: its name, "" if anonymous
+    destination: str
+    read_write: bool
+    copy: bool  # volume: the daemon copies the image's files into it when it is empty
+    creates_source: bool  # bind: the daemon creates the source when it is missing
+    driver: str  # volume: the driver asked for ("" for the default)
+    options: Dict[str, str]  # volume: driver options, used when the volume is new
+    spelling: str  # the request's own words, for messages
+
+
+_BIND_MODES = frozenset(("ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+                         "consistent", "cached", "delegated"))
+
+
+def planned_mounts(host_config: Dict[str, Any]) -> List[PlannedMount]:
+    """The mounts of Binds and Mounts. A Binds entry is DESTINATION, SOURCE:DESTINATION or
+    SOURCE:DESTINATION:MODE; an absolute source is a host path, anything else a volume name.
+    Entries the daemon refuses to parse are left to it."""
+    mounts = []
+    volume_driver = host_config.get("VolumeDriver", "")
+    for bind in host_config.get("Binds", []):
+        parts = bind.split(":", 3)
+        if not parts[0] or len(parts) > 3 or (len(parts) == 2 and all(m in _BIND_MODES for m in parts[1].split(","))):
+            continue  # the daemon refuses it: "invalid volume specification"
+        source, destination = ("", parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+        modes = parts[2].split(",") if len(parts) == 3 else []
+        if source.startswith("/"):
+            mounts.append(PlannedMount("bind", clean_path(source), destination, "ro" not in modes, False, True, "", {}, "-v %s" % bind))
+        else:
+            mounts.append(PlannedMount("volume", source, destination, "ro" not in modes, "nocopy" not in modes, False,
+                                       volume_driver, {}, "-v %s" % bind))
+    for mount in host_config.get("Mounts", []):
+        kind, source = mount.get("Type", ""), mount.get("Source", "")
+        spelling = "--mount type=%s,source=%s,target=%s" % (kind, source, mount.get("Target", ""))
+        if kind == "bind":
+            creates = bool((mount.get("BindOptions") or {}).get("CreateMountpoint"))
+            mounts.append(PlannedMount("bind", clean_path(source) if source.startswith("/") else source, mount.get("Target", ""),
+                                       not mount.get("ReadOnly", False), False, creates, "", {}, spelling))
+        elif kind == "volume":
+            options = mount.get("VolumeOptions") or {}
+            driver_config = options.get("DriverConfig") or {}
+            mounts.append(PlannedMount("volume", source, mount.get("Target", ""), not mount.get("ReadOnly", False),
+                                       not options.get("NoCopy", False), False, driver_config.get("Name", "") or volume_driver,
+                                       dict(driver_config.get("Options", {})), spelling))
+        else:
+            mounts.append(PlannedMount(kind, source, mount.get("Target", ""), not mount.get("ReadOnly", False), False, False, "", {}, spelling))
+    return mounts
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine: the known vulnerabilities of the daemon the plugin guards, from the version it reports
+# (GET /version), less the fixes its package is known to carry (config engine_fixes: the role
+# writes what the package's changelog names; an operator can add to it). Distributions backport
+# fixes without changing the version, so without that knowledge the upstream version's
+# vulnerabilities are assumed; a version the plugin cannot read is assumed to have them all.
+# ---------------------------------------------------------------------------------------------
+
+
+class Vulnerability(NamedTuple):
+    id: str  # the CVE, or a name for a flaw that has none
+    affected: Tuple[Tuple[str, str], ...]  # [first affected, first fixed) upstream version ranges
+    fixed_in: str  # for messages
+    summary: str  # what it lets a client do, for messages
+
+
+DECOMPRESS_IN_CONTAINER = Vulnerability(
+    "CVE-2026-41567", (("24.0.0", "25.0.17"), ("26.0.0", "29.5.1")), "Docker 29.5.1 (25.0.17 on 25.0)",
+    "to unpack an archive copied into a container, the daemon runs the container's own xz or unpigz as real root on the host")
+COPY_MOUNT_RACE = Vulnerability(
+    "CVE-2026-41568", (("0", "25.0.17"), ("26.0.0", "29.5.1")), "Docker 29.5.1 (25.0.17 on 25.0)",
+    "while docker cp sets up the container's mounts, a process that can change the container's files can make the "
+    "daemon create files at any host path, as real root")
+COPY_MOUNT_REDIRECT = Vulnerability(
+    "CVE-2026-42306", (("0", "25.0.17"), ("26.0.0", "29.5.1")), "Docker 29.5.1 (25.0.17 on 25.0)",
+    "while docker cp sets up the container's mounts, a process that can change the container's files can redirect "
+    "a bind mount onto any host path, as real root")
+COPY_AS_USER = Vulnerability(
+    "docker-cp-a-user", (("0", "29.7.0"),), "Docker 29.7.0",
+    "docker cp -a (copyUIDGID) into a container that sets a user gives the files that user's IDs on the host, not "
+    "remapped ones (uid 0 is host root, setuid bits kept), and Docker 24 to 27 run the container's own getent as "
+    "real root to find the user")
+HIDDEN_LARGE_BODY = Vulnerability(
+    "CVE-2026-34040", (("0", "25.0.16"), ("26.0.0", "29.3.1")), "Docker 29.3.1 (25.0.16 on 25.0)",
+    "the daemon does not show authorization plugins request bodies of 1 MiB or more")
+HIDDEN_CHUNKED_BODY = Vulnerability(
+    "CVE-2024-41110", (("0", "23.0.15"), ("24.0.0", "25.0.6"), ("26.0.0", "26.1.5"), ("27.0.0", "27.1.1")),
+    "Docker 27.1.1 (26.1.5, 25.0.6, 23.0.15)",
+    "the daemon does not show authorization plugins chunked request bodies, nor bodies of request URIs ending in /auth")
+PLUGIN_PRIVILEGES = Vulnerability(
+    "CVE-2026-33997", (("0", "25.0.16"), ("26.0.0", "29.3.1")), "Docker 29.3.1 (25.0.16 on 25.0)",
+    "the daemon does not compare the first privilege a managed plugin asks for with the ones granted")
+BUILDKIT_FRONTEND = Vulnerability(
+    "CVE-2026-33747", (("0", "29.3.1"),), "Docker 29.3.1",
+    "a BuildKit build with an untrusted frontend (# syntax=) can write files as real root outside BuildKit's state "
+    "directory")
+BUILDKIT_GIT_SUBDIR = Vulnerability(
+    "CVE-2026-33748", (("0", "29.3.1"),), "Docker 29.3.1",
+    "a BuildKit build from a git context can read files outside the checkout through a subdirectory symlink")
+
+KNOWN_VULNERABILITIES = (DECOMPRESS_IN_CONTAINER, COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT, COPY_AS_USER, HIDDEN_LARGE_BODY,
+                         HIDDEN_CHUNKED_BODY, PLUGIN_PRIVILEGES, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
+_ENGINE_VERSION = re.compile(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
+def engine_version_number(version: str) -> Optional[Tuple[int, int, int]]:
+    """(major, minor, patch) of a version the daemon reports: "26.1.5+dfsg1", "29.5.1"."""
+    match = _ENGINE_VERSION.match(version)
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def _version_range_holds(number: Tuple[int, int, int], first: str, fixed: str) -> bool:
+    return (engine_version_number(first) or (0, 0, 0)) <= number < (engine_version_number(fixed) or (0, 0, 0))
+
+
+def open_vulnerabilities(version: str, config: Dict[str, Any]) -> List[Vulnerability]:
+    """The known vulnerabilities of the engine that reports this version, less the fixes the
+    config says its package carries (they count only for the very version they were read for)."""
+    number = engine_version_number(version)
+    fixes = config["engine_fixes"]
+    fixed = set(fixes.get("fixed", ())) if fixes.get("version") == version else set()
+    return [v for v in KNOWN_VULNERABILITIES
+            if v.id not in fixed and (number is None or any(_version_range_holds(number, a, b) for a, b in v.affected))]
+
+
+# ---------------------------------------------------------------------------------------------
 # Rules: small pure functions, each returning None or a Denial. A rule may raise Undecodable
 # when the body it needs cannot be read, or LookupFailed when the daemon cannot say what a
 # container is; the verdict turns either into a fail-closed denial.
@@ -742,6 +1073,7 @@ class Context(NamedTuple):
     lookup: ContainerLookup
     host_config: Optional[Dict[str, Any]]  # what the daemon will apply to a new container
     task_template: Optional[Dict[str, Any]]  # a swarm service's TaskTemplate
+    holds: List[str]  # volumes to hold while the daemon handles this request, if it is allowed
 
     @property
     def kind(self) -> str:
@@ -803,13 +1135,25 @@ def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     else:
         unseen = ctx.route.json_body and _may_have_body(request)
     if unseen:
-        return Denial("unseen-body", "%s %s: %s" % (request.method, request.path, UNSEEN_BODY_HELP))
+        return Denial("unseen-body", "%s %s: %s%s" % (request.method, request.path, UNSEEN_BODY_HELP, _hidden_body_flaws(ctx, config)))
     return None
+
+
+def _hidden_body_flaws(ctx: Context, config: Dict[str, Any]) -> str:
+    """The engine's known flaws that hide bodies from plugins, for the message (best effort)."""
+    try:
+        version = ctx.lookup.engine_version()
+    except LookupFailed:
+        return ""
+    found = [v for v in open_vulnerabilities(version, config) if v in (HIDDEN_LARGE_BODY, HIDDEN_CHUNKED_BODY)]
+    if not found:
+        return ""
+    return "; this Docker (%s) hides such bodies: %s (fixed in %s)" % (version, "; ".join("%s: %s" % (v.id, v.summary) for v in found), found[0].fixed_in)
 
 
 def rule_form_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Parameters the rules read from the query string could come from a form body instead."""
-    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP) and _form_body(ctx.request):
+    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP, ARCHIVE_WRITE, BUILD) and _form_body(ctx.request):
         return Denial("unseen-body", "%s %s: a form body can set parameters that the plugin reads from the query "
                       "string, and the daemon does not forward it; send the parameters in the query string" % (ctx.request.method, ctx.request.path))
     return None
@@ -1039,11 +1383,212 @@ def rule_host_mount_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
     return None
 
 
+# -- the daemon's own work as real root: host paths it creates and re-owns ---------------------
+
+def _bind_source_problem(ctx: Context, source: str, creates: bool) -> Optional[str]:
+    """Why the daemon must not get this bind source, or None. Every bind: not a path that shows
+    Docker's data directory (the remapped root owns every container's files and volumes there).
+    A bind the daemon creates when it is missing: it must exist, and nobody but root may be able
+    to remove or replace it, or a directory on the way to it (the daemon would then create the
+    path again, following symlinks, at a start nobody asks about: a restart policy's, the
+    daemon's own)."""
+    if not source.startswith("/") or "\\" in source:
+        return "the daemon reads %r as a path relative to its own working directory" % source[:200]
+    data_root = ctx.lookup.data_root()
+    if overlaps(source, data_root):
+        return ("it shows Docker's data directory %s, where the remapped root owns the files and volumes of every "
+                "container" % data_root)
+    if not creates:
+        return None
+    where = ctx.lookup.host_path(source)
+    if not where.exists:
+        return ("it does not exist, and the daemon would create it as real root (following symlinks), owned by the "
+                "remapped root; create it first, or mount it with --mount type=bind (which never creates it)")
+    if where.changeable_by:
+        return ("%s could remove or replace it, and the daemon would then create it again as real root (following "
+                "symlinks) at the next start, even one nobody asks about (a restart policy's); mount it with "
+                "--mount type=bind,source=%s,target=... (which never creates it), or keep it where only root can "
+                "change it" % (where.changeable_by, source))
+    return None
+
+
+def rule_bind_sources(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Bind sources the daemon creates (or shows) as real root, for a new container, at start and
+    restart, and for docker cp (which sets up the container's mounts too)."""
+    binds: List[Tuple[str, str, bool]] = []  # (source, how the request or container has it, created when missing)
+    if ctx.kind == CONTAINER_CREATE and ctx.host_config:
+        binds = [(m.source, m.spelling, m.creates_source) for m in planned_mounts(ctx.host_config) if m.kind == "bind"]
+        for spec in ctx.host_config.get("VolumesFrom", []):
+            other = ctx.lookup.container(spec.split(":", 1)[0])
+            if other is not None:  # none: the daemon refuses the create
+                binds += [(source, "--volumes-from %s (its bind mount of %s)" % (other.label, source), True)
+                          for kind, _name, source, _dest, _driver in other.mounts if kind == "bind"]
+    elif ctx.kind in (CONTAINER_START, ARCHIVE_READ, ARCHIVE_WRITE) or (ctx.kind == CONTAINER_ENTER and ctx.route.action == "restart"):
+        container = ctx.lookup.container(ctx.route.target or "")
+        if container is not None:
+            binds = [(source, "container %s's bind mount of %s" % (container.label, source), source in container.creating_binds)
+                     for kind, _name, source, _dest, _driver in dict.fromkeys(container.mounts) if kind == "bind"]
+    for source, spelling, creates in binds:
+        problem = _bind_source_problem(ctx, source, creates)
+        if problem:
+            return Denial("bind-source", "%s (%s) is not allowed: %s" % (spelling[:300], ctx.route.action, problem))
+    return None
+
+
+_RUNNING_STATES = ("running", "paused", "restarting")
+
+
+def _copy_up_problem(ctx: Context, mount: PlannedMount) -> Optional[str]:
+    """Why the daemon must not copy the image's files into this volume, or None. It copies as
+    real root, following symlinks, when the volume is empty, and gives the volume's directory the
+    owner and mode of the image's; that directory is on the host for a local volume that binds
+    one (o=bind, device=...) and wherever its driver says for other drivers."""
+    existing = ctx.lookup.volume(mount.source, "") if mount.source else None
+    driver = existing.driver if existing else (mount.driver or "local")
+    options = existing.options if existing else mount.options
+    if driver != "local":
+        return "its driver %s keeps it where the plugin cannot look, and the daemon would copy into it as real root" % driver
+    shows = volume_host_path(Volume(mount.source, driver, options))
+    flags = [flag.strip() for flag in options.get("o", "").split(",")]
+    if shows and ("bind" in flags or "rbind" in flags):
+        device = options.get("device", "")
+        where = ctx.lookup.host_path(device) if device.startswith("/") else HostPath(exists=False)
+        if not (where.exists and where.is_dir and not where.empty):
+            return ("it binds the host directory %s, which is %s: the daemon would copy the image's files into it and give "
+                    "it the image directory's owner (the remapped root)" % (device, "empty" if where.exists else "missing"))
+        if not where.root_only or where.changeable_by:
+            return ("it binds the host directory %s, which %s could empty or replace while the daemon checks it and copies "
+                    "into it" % (device, where.changeable_by or "someone besides root"))
+        return None
+    if shows:
+        return "%s, and the daemon would copy into it as real root without the plugin seeing whether it is empty" % shows
+    if existing is not None:
+        writers = [u.name for u in ctx.lookup.volume_users(mount.source) if u.read_write and u.state in _RUNNING_STATES]
+        if writers:
+            return ("container %s can write into it right now, and could lead the daemon's copy (as real root) anywhere on "
+                    "the host through symlinks; it already has its content: mount it with nocopy, or stop %s first"
+                    % (writers[0], writers[0]))
+    if mount.source:
+        ctx.holds.append(mount.source)  # nothing else may mount it until the daemon has copied
+    return None
+
+
+def rule_volumes(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """The daemon fills a new container's empty volumes with the image's files, as real root."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    driver = ctx.host_config.get("VolumeDriver", "")
+    if driver and driver != "local":
+        return Denial("volume-copy", "--volume-driver %s is not allowed: the daemon would copy the image's files, as real root, "
+                      "into volumes of that driver (the image's own volumes included), where the plugin cannot look; create the "
+                      "volumes with docker volume create --driver %s and mount them with nocopy" % (driver, driver))
+    for mount in planned_mounts(ctx.host_config):
+        if mount.kind != "volume":
+            continue
+        if mount.source and ctx.lookup.volume_held(mount.source):
+            return Denial("volume-copy", "volume %s (%s) is not allowed right now: the daemon is copying an image's files into "
+                          "it for another container; try again when that create has finished" % (mount.source, mount.spelling))
+        problem = _copy_up_problem(ctx, mount) if mount.copy else None
+        if problem:
+            return Denial("volume-copy", "%s is not allowed: %s. Mount it with nocopy (-v NAME:/path:nocopy, or --mount "
+                          "...,volume-nocopy)" % (mount.spelling[:300], problem))
+    return None
+
+
+def rule_held_volumes(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """While the daemon fills a volume for a create, no container that mounts it may start, and
+    no docker cp may write through it (either could plant symlinks the copy follows)."""
+    if ctx.kind not in (CONTAINER_START, ARCHIVE_WRITE) and not (ctx.kind == CONTAINER_ENTER and ctx.route.action in ("restart", "unpause")):
+        return None
+    container = ctx.lookup.container(ctx.route.target or "")
+    for kind, name, _source, _dest, _driver in container.mounts if container else ():
+        if kind == "volume" and ctx.lookup.volume_held(name):
+            return Denial("volume-copy", "%s container %s is not allowed right now: the daemon is copying an image's files into "
+                          "its volume %s for another container; try again when that create has finished" % (ctx.route.action, container.label, name))
+    return None
+
+
+# -- the engine's known vulnerabilities -----------------------------------------------------------
+
+COPY_INSTEAD = ("Meanwhile copy through the container itself, inside the remapping: docker exec CONTAINER tar -c -C DIR . > "
+                "files.tar, or docker exec -i CONTAINER tar -x -C DIR < files.tar")
+
+
+def vulnerability_denial(refused: str, version: str, found: List[Vulnerability], instead: str) -> Denial:
+    return Denial(
+        "engine-vulnerability",
+        "%s is not allowed on this Docker (%s): %s. Fixed in %s: upgrade Docker; if its package carries the fix, let the role "
+        "record it (it reads the package's changelog, or set docker_userns_engine_fixes) or add it to the plugin's "
+        "engine_fixes. %s" % (refused, version or "its version unknown", "; ".join("%s: %s" % (v.id, v.summary) for v in found),
+                              found[0].fixed_in, instead))
+
+
+def _bool_value(request: Request, key: str) -> bool:
+    """The daemon's httputils.BoolValue on the query string: false only when empty, 0, no, false or none."""
+    return parse_query(request.raw_query).get(key, "").strip().lower() not in ("", "0", "no", "false", "none")
+
+
+def rule_engine_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """docker cp on engines with known flaws in it (checked here with the daemon's version)."""
+    if ctx.kind not in (ARCHIVE_READ, ARCHIVE_WRITE):
+        return None
+    version = ctx.lookup.engine_version()
+    found = open_vulnerabilities(version, config)
+    what = "docker cp (%s container %s)" % (ctx.route.action, (ctx.route.target or "")[:100])
+    races = [v for v in found if v in (COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT)]
+    if races:
+        return vulnerability_denial(what, version, races, COPY_INSTEAD)
+    if ctx.kind == ARCHIVE_WRITE and DECOMPRESS_IN_CONTAINER in found:
+        return vulnerability_denial(what, version, [DECOMPRESS_IN_CONTAINER], COPY_INSTEAD)
+    if ctx.kind == ARCHIVE_WRITE and COPY_AS_USER in found and _bool_value(ctx.request, "copyUIDGID"):
+        container = ctx.lookup.container(ctx.route.target or "")
+        if container is not None and container.user:
+            return vulnerability_denial("docker cp -a (copyUIDGID) into container %s, which runs as user %s" % (container.label, container.user[:64]),
+                                        version, [COPY_AS_USER], "Copy without -a, then set the owner inside the container: "
+                                        "docker exec CONTAINER chown USER PATH")
+    return None
+
+
+def rule_engine_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Installing or upgrading an allowed managed plugin, on engines that check its privileges wrongly."""
+    if ctx.kind != PLUGIN_OP or ctx.route.action not in ("install", "upgrade"):
+        return None
+    version = ctx.lookup.engine_version()
+    if PLUGIN_PRIVILEGES in open_vulnerabilities(version, config):
+        return vulnerability_denial("plugin %s" % ctx.route.action, version, [PLUGIN_PRIVILEGES], "")
+    return None
+
+
+def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """BuildKit builds, on engines whose BuildKit lets a build reach outside its state directory."""
+    if ctx.kind != BUILD or (ctx.request.path == "/build" and parse_query(ctx.request.raw_query).get("version") != "2"):
+        return None
+    version = ctx.lookup.engine_version()
+    found = [v for v in open_vulnerabilities(version, config) if v in (BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)]
+    if found:
+        return vulnerability_denial("a BuildKit build", version, found, "Meanwhile build with the classic builder: DOCKER_BUILDKIT=0 docker build ...")
+    return None
+
+
+# -- swarm ---------------------------------------------------------------------------------------
+
+SWARM_HELP = ("swarm services start containers on this host without asking any authorization plugin, so the plugin could "
+              "not keep them inside the remapping; if this host must be a swarm node, an administrator can set allow_swarm "
+              "(docker_userns_allow_swarm) and accept that")
+
+
+def rule_swarm(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE):
+        return None
+    return Denial("swarm", "%s is not allowed: %s" % ("making this host a swarm node" if ctx.kind == SWARM_JOIN else "swarm services", SWARM_HELP))
+
+
 RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_unseen_body,
     rule_form_body,
     rule_legacy_start_body,
     rule_host_userns,
+    rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
     rule_privileged,
@@ -1051,9 +1596,16 @@ RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_cap_add,
     rule_bind_mounts,
     rule_devices,
+    # Asking the daemon or looking at host paths from here on.
     rule_joined_namespaces,
     rule_outside_container,
+    rule_engine_plugins,
+    rule_engine_buildkit,
+    rule_engine_copy,
     rule_host_mount_copy,
+    rule_bind_sources,
+    rule_volumes,
+    rule_held_volumes,
 ]
 
 
@@ -1068,6 +1620,7 @@ class Decision(NamedTuple):
     decision: str  # "allow", "deny" or "would-deny"
     rule: str
     message: str
+    holds: Tuple[str, ...] = ()  # volumes nothing else may mount until the daemon answers (Holds)
 
 
 ALLOW = Decision(True, "allow", "", "")
@@ -1118,22 +1671,23 @@ def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     return decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
 
 
-def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Optional[Denial]:
-    """Run the rules; the first denial wins. Never raises for bad input: it denies."""
+def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
+    """Run the rules: the first denial wins, or the volumes to hold if all allow. Never raises
+    for bad input: it denies."""
     route = classify(request)  # OTHER for a request parse_authz_request found cannot matter
     if route.kind == OTHER:
-        return None
+        return None, ()
     try:
-        ctx = Context(request, route, _OncePerRequest(lookup), _host_config(request, route), _task_template(request, route))
+        ctx = Context(request, route, _OncePerRequest(lookup), _host_config(request, route), _task_template(request, route), [])
         for rule in RULES:
             denial = rule(ctx, config)
             if denial:
-                return denial
+                return denial, ()
     except (Undecodable, Unroutable) as err:
-        return Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err))
+        return Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
     except LookupFailed as err:
-        return Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err))
-    return None
+        return Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
+    return None, tuple(dict.fromkeys(ctx.holds))
 
 
 def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Decision, Optional[Request]]:
@@ -1146,9 +1700,9 @@ def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LO
         return Decision(False, "deny", "unreadable-request", "the plugin cannot read this request: %s" % err), None
     if request.user and request.user in config["exempt_users"]:
         return Decision(True, "allow", "exempt-user", ""), request
-    denial = evaluate(request, config, lookup)
+    denial, holds = evaluate(request, config, lookup)
     if denial is None:
-        return ALLOW, request
+        return (Decision(True, "allow", "", "", holds) if holds else ALLOW), request
     if config["mode"] == "audit":
         return Decision(True, "would-deny", denial.rule, denial.message), request
     return Decision(False, "deny", denial.rule, denial.message), request
@@ -1328,12 +1882,52 @@ class DockerAPI:
             connection[0].close()
 
 
+HOLD_TIMEOUT = 600.0
+
+
+class Holds:
+    """Volumes the daemon may be filling with an image's files right now, for creates this plugin
+    allowed and the daemon has not answered yet. Until it answers, nothing else may mount them: a
+    process that writes into a volume while the daemon copies into it as real root can lead the
+    copy anywhere on the host through symlinks. A hold ends with the create's AuthZRes (the daemon
+    repeats the request's method and URI there), or after HOLD_TIMEOUT if none comes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_request: Dict[Tuple[str, str], List[Tuple[float, Tuple[str, ...]]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_request)
+
+    def place(self, method: str, uri: str, volumes: Tuple[str, ...]) -> None:
+        with self.lock:
+            self.by_request.setdefault((method, uri), []).append((time.monotonic() + HOLD_TIMEOUT, volumes))
+
+    def release(self, method: str, uri: str) -> None:
+        with self.lock:
+            placed = self.by_request.get((method, uri))
+            if placed:
+                placed.pop(0)
+                if not placed:
+                    del self.by_request[(method, uri)]
+
+    def held(self, volume: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            for key in list(self.by_request):
+                self.by_request[key] = [hold for hold in self.by_request[key] if hold[0] > now]
+                if not self.by_request[key]:
+                    del self.by_request[key]
+            return any(volume in volumes for placed in self.by_request.values() for _expiry, volumes in placed)
+
+
 class DaemonLookup(ContainerLookup):
     """Asks the daemon, and keeps what never changes for an ID."""
 
-    def __init__(self, api: DockerAPI, cache: bool = True):
+    def __init__(self, api: DockerAPI, cache: bool = True, holds: Optional["Holds"] = None):
         self.api = api
         self.use_cache = cache
+        self.holds = holds or Holds()
         self.lock = threading.Lock()
         self.containers: "collections.OrderedDict[str, Container]" = collections.OrderedDict()
         self.exec_containers: "collections.OrderedDict[str, str]" = collections.OrderedDict()
@@ -1417,8 +2011,45 @@ class DaemonLookup(ContainerLookup):
             raise LookupFailed("the daemon's description of volume %s is not an object" % name[:64])
         options = data.get("Options") or {}
         volume = Volume(name, _text(data.get("Driver")) or "local", {str(k): _text(v) for k, v in options.items()} if isinstance(options, dict) else {"?": "?"})
-        self._keep(self.volumes, (used_by, name), volume)
+        if used_by:  # no container holds an unused volume: it can be removed and made anew
+            self._keep(self.volumes, (used_by, name), volume)
         return volume
+
+    def volume_users(self, name: str) -> List[VolumeUser]:
+        self.lookups += 1
+        _status, listed = self.api.get("/containers/json?all=1&filters=%s" % quote(json.dumps({"volume": [name]})))
+        users = []
+        for entry in listed if isinstance(listed, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            mounts = [m for m in entry.get("Mounts") or [] if isinstance(m, dict) and m.get("Name") == name]
+            names = entry.get("Names") or [""]
+            users.append(VolumeUser(_text(names[0]).lstrip("/") or _text(entry.get("Id"))[:12], _text(entry.get("State")),
+                                    not mounts or any(m.get("RW") is not False for m in mounts)))
+        return users
+
+    def volume_held(self, name: str) -> bool:
+        return self.holds.held(name)
+
+    def engine_version(self) -> str:
+        """Asked every time: a daemon can be upgraded (or downgraded) under a running plugin."""
+        self.lookups += 1
+        _status, data = self.api.get("/version")
+        version = data.get("Version") if isinstance(data, dict) else None
+        if not isinstance(version, str):
+            raise LookupFailed("the daemon's answer to GET /version has no Version")
+        return version
+
+    def data_root(self) -> str:
+        self.lookups += 1
+        _status, data = self.api.get("/info")
+        root = data.get("DockerRootDir") if isinstance(data, dict) else None
+        if not isinstance(root, str) or not root.startswith("/"):
+            raise LookupFailed("the daemon's answer to GET /info has no DockerRootDir")
+        return root
+
+    def host_path(self, path: str) -> HostPath:
+        return inspect_host_path(path)
 
 
 class LookupDeferred(BaseException):
@@ -1436,6 +2067,21 @@ class _DeferringLookup(ContainerLookup):
 
     def volume(self, name: str, used_by: str) -> Optional[Volume]:
         raise LookupDeferred()
+
+    def volume_users(self, name: str) -> List[VolumeUser]:
+        raise LookupDeferred()
+
+    def volume_held(self, name: str) -> bool:
+        raise LookupDeferred()
+
+    def engine_version(self) -> str:
+        raise LookupDeferred()
+
+    def data_root(self) -> str:
+        raise LookupDeferred()
+
+    def host_path(self, path: str) -> HostPath:
+        raise LookupDeferred()  # a stat can block (a hung network mount): never in the loop
 
 
 DEFER = _DeferringLookup()
@@ -1475,12 +2121,13 @@ class Plugin:
     def __init__(self, config: Dict[str, Any], config_path: Optional[str], name: str):
         self.config_path = config_path
         self.name = name
+        self.holds = Holds()  # outlive a reload: the daemon may still be copying
         self.apply(config)
 
     def apply(self, config: Dict[str, Any]) -> None:
         # Exempt users could change what a container is (a pre-1.24 start with a HostConfig)
         # while another request looks it up: no cache then.
-        self.lookup = DaemonLookup(DockerAPI(config["docker_socket"]), cache=not config["exempt_users"])
+        self.lookup = DaemonLookup(DockerAPI(config["docker_socket"]), cache=not config["exempt_users"], holds=self.holds)
         self.config = config
 
     def reload(self) -> None:
@@ -1497,6 +2144,7 @@ class Plugin:
             return 200, self.authz_request(body)
         if path == "/AuthZPlugin.AuthZRes":
             # Response phase: nothing in a response can undo a refused request; answer fast.
+            self.authz_response(body)
             return 200, ALLOW_ANSWER
         if path == "/Plugin.Activate":
             return 200, b'{"Implements":["authz"]}'
@@ -1518,9 +2166,26 @@ class Plugin:
         except Exception as err:  # a bug must deny, never allow
             decision, request = Decision(False, "deny", "internal-error", "the plugin failed to check this request: %s" % err), None
         log_decision(decision, request, payload, config)
+        if decision.holds and request is not None:
+            self.holds.place(request.method, request.uri, decision.holds)
         if decision.allow:
             return ALLOW_ANSWER
         return json.dumps({"Allow": False, "Msg": decision.message, "Err": ""}).encode()
+
+
+    def authz_response(self, body: bytes) -> None:
+        """The daemon has handled a request: end the holds it placed. Read only while holds exist."""
+        if not self.holds:
+            return
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(payload, dict):
+            payload = {str(key).lower(): value for key, value in payload.items()}
+            method, uri = payload.get("requestmethod"), payload.get("requesturi")
+            if isinstance(method, str) and isinstance(uri, str):
+                self.holds.release(method.upper(), uri)
 
 
 def _response(status: int, body: bytes, close: bool) -> bytes:
@@ -1756,6 +2421,7 @@ class Server:
                 return
             self._reply(conn, 200, answer)
         elif path == "/AuthZPlugin.AuthZRes" and keep_alive:
+            self.plugin.authz_response(body)
             self._send(conn, _ALLOW_RESPONSE)
         else:
             self._reply(conn, *self.plugin.handle(path, body))

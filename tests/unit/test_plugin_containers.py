@@ -35,14 +35,38 @@ def inspect(n: int, name: str, userns: str = "", pid: str = "", ipc: str = "", n
 
 
 class FakeDaemon(plugin.ContainerLookup):
-    """Answers lookups as the daemon would, and counts them."""
+    """Answers lookups as the daemon would, and counts them. Host paths are the real ones."""
 
-    def __init__(self, containers=(), execs=None, volumes=None, failing=False):
+    def __init__(self, containers=(), execs=None, volumes=None, failing=False, version="29.7.2",
+                 data_root="/var/lib/docker/100000.100000", volume_users=None, held=()):
         self.descriptions = list(containers)
         self.execs = execs or {}
         self.volumes = volumes or {}
         self.failing = failing
+        self.version = version
+        self.root = data_root
+        self.users = volume_users or {}
+        self.held = set(held)
         self.lookups = []
+        self.questions = []  # version, data root, volume users
+
+    def engine_version(self):
+        self.questions.append("version")
+        return self.version
+
+    def data_root(self):
+        self.questions.append("data-root")
+        return self.root
+
+    def host_path(self, path):
+        return plugin.inspect_host_path(path)
+
+    def volume_users(self, name):
+        self.questions.append("volume-users")
+        return [plugin.VolumeUser(*user) for user in self.users.get(name, [])]
+
+    def volume_held(self, name):
+        return name in self.held
 
     def container(self, ref):
         self.lookups.append(("container", ref))
@@ -268,7 +292,7 @@ def test_plain_creates_cost_no_lookup():
 
 # --- docker cp through host-backed mounts -------------------------------------------------------
 
-BIND = {"Type": "bind", "Source": "/srv/data", "Destination": "/data"}
+BIND = {"Type": "bind", "Source": "/usr/share", "Destination": "/data"}  # exists; only root can change it
 VOLUME = {"Type": "volume", "Name": "plain", "Source": "/var/lib/docker/100000.100000/volumes/plain/_data", "Destination": "/v", "Driver": "local"}
 VOLUMES = {
     "plain": ("local", {}),
@@ -299,7 +323,7 @@ ARCHIVE = [
 
 @pytest.mark.parametrize("method, uri, body", ARCHIVE)
 @pytest.mark.parametrize("daemon, shows", [
-    (lambda: with_mounts(BIND), "bind mount of /srv/data at /data"),
+    (lambda: with_mounts(BIND), "bind mount of /usr/share at /data"),
     (lambda: with_mounts(binds=["/srv/data:/data:ro"]), "bind mount of /srv/data"),
     (lambda: with_mounts(volume("bound")), "volume bound at /v: it binds /etc"),
     (lambda: with_mounts(volume("rbound")), "it binds /root"),

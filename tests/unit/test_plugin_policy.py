@@ -25,13 +25,26 @@ def authz(method: str, uri: str, body=None, headers=None, user: str = "") -> dic
 
 
 class NoContainers(plugin.ContainerLookup):
-    """A daemon without containers: every lookup answers "no such container"."""
+    """A daemon without containers or volumes ("no such container"), of a version with no known
+    flaw; host paths are this machine's own."""
 
     def container(self, ref):
         return None
 
     def exec_container_id(self, exec_id):
         return None
+
+    def volume(self, name, used_by):
+        return None
+
+    def engine_version(self):
+        return "29.7.2"
+
+    def data_root(self):
+        return "/var/lib/docker/100000.100000"
+
+    def host_path(self, path):
+        return plugin.inspect_host_path(path)
 
 
 def verdict(payload, lookup=NoContainers(), **config):
@@ -104,7 +117,11 @@ def test_version_less_than_1_24(version, less):
     ("POST", "/containers/abc/update", "container-enter", "update", "abc"),
     ("POST", "/containers/abc/rename?name=x", "container-enter", "rename", "abc"),
     ("POST", "/networks/create", "json-body", "create a network", None),
-    ("POST", "/swarm/init", "json-body", "configure swarm", None),
+    ("POST", "/swarm/init", "swarm-join", "make this host a swarm node", None),
+    ("POST", "/v1.41/swarm/join", "swarm-join", "make this host a swarm node", None),
+    ("POST", "/swarm/update", "json-body", "configure swarm", None),
+    ("POST", "/build?version=2", "build", "build an image", None),
+    ("POST", "/grpc", "build", "open a BuildKit session", None),
     ("POST", "/auth", "other", "", None),
     ("POST", "/containers/abc/checkpoints", "checkpoint", "checkpoint", "abc"),
 ])
@@ -197,11 +214,20 @@ def test_allowlisted_plugins_are_allowed_in_any_spelling():
     assert not unseen.allow and unseen.rule == "unseen-body"
 
 
-def test_swarm_plugin_services_are_denied():
+def test_swarm_plugin_services_are_denied_even_where_swarm_is_allowed():
     spec = {"TaskTemplate": {"Runtime": "plugin", "PluginSpec": {"Name": "x"}}}
-    assert not verdict(authz("POST", "/services/create", spec)).allow
-    assert not verdict(authz("POST", "/services/create")).allow  # unseen body
-    assert verdict(authz("POST", "/services/create", {"TaskTemplate": {"ContainerSpec": {"Image": "x"}}})).allow
+    assert verdict(authz("POST", "/services/create", spec), allow_swarm=True).rule == "managed-plugins"
+    assert verdict(authz("POST", "/services/create"), allow_swarm=True).rule == "unseen-body"
+    assert verdict(authz("POST", "/services/create", {"TaskTemplate": {"ContainerSpec": {"Image": "x"}}}), allow_swarm=True).allow
+
+
+@pytest.mark.parametrize("uri", ["/swarm/init", "/v1.45/swarm/join", "/services/create", "/services/web/update?version=3"])
+def test_swarm_is_refused_unless_allowed(uri):
+    body = {"ListenAddr": "127.0.0.1:2377"} if "swarm" in uri else {"TaskTemplate": {"ContainerSpec": {"Image": "x"}}}
+    decision = verdict(authz("POST", uri, body))
+    assert not decision.allow and decision.rule == "swarm"
+    assert "without asking any authorization plugin" in decision.message and "allow_swarm" in decision.message
+    assert verdict(authz("POST", uri, body), allow_swarm=True).allow
 
 
 def test_audit_mode_allows_and_reports_would_deny():
@@ -247,7 +273,7 @@ OPT_IN = {
 ])
 def test_opt_in_rules(host_config, rule):
     body = {"Image": "x", "HostConfig": host_config}
-    assert verdict(authz("POST", "/containers/create", body)).allow  # off by default
+    assert verdict(authz("POST", "/containers/create", body)).rule != rule  # off by default
     decision = verdict(authz("POST", "/containers/create", body), **OPT_IN)
     assert not decision.allow and decision.rule == rule
 
@@ -255,7 +281,7 @@ def test_opt_in_rules(host_config, rule):
 @pytest.mark.parametrize("host_config", [
     {"PidMode": "container:abc"},
     {"CapAdd": ["NET_ADMIN"]},
-    {"Binds": ["/srv/data:/data", "named:/v"]},
+    {"Binds": ["/usr/share:/data", "named:/v"]},
     {"Mounts": [{"Type": "volume", "Source": "vol"}]},
 ])
 def test_opt_in_rules_allow_what_they_do_not_name(host_config):
