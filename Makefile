@@ -32,8 +32,8 @@ molecule:
 outer-stop:
 	tools/outer-dockerd.sh stop
 
-# ---- Benchmarks (owner: performance) ----------------------------------------------
-# Every benchmark, then each figure as `name: value` (README "Performance and scale").
+# ---- Benchmarks -------------------------------------------------------------------
+# Every benchmark, then each figure as `name: value` (docs/performance.md).
 .PHONY: bench
 bench:
 	bench/run_all.sh

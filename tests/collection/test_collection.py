@@ -101,6 +101,8 @@ def test_tarball_holds_the_collection_with_real_modules(tarball):
     for path in ("MANIFEST.json", "FILES.json", "meta/runtime.yml", "CHANGELOG.md", "changelogs/changelog.yaml",
                  "README.md", "LICENSE", "requirements.yml", "execution-environment.yml", "tests/sanity/ignore-2.19.txt",
                  "roles/docker_userns/README.md", "roles/docker_userns/meta/argument_specs.yml",
+                 "docs/install.md", "docs/role.md", "docs/plugin.md", "docs/threat-model.md",
+                 "docs/testing.md", "docs/performance.md",
                  "playbooks/site.yml", "playbooks/audit.yml", "playbooks/remove.yml"):
         assert path in names, path
     assert names["files/docker_userns_enforcement_plugin.py"].isfile()

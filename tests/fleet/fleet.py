@@ -33,7 +33,7 @@ HOST_CAPS = (
     "SYS_CHROOT SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME SYS_TTY_CONFIG WAKE_ALARM"
 ).split()
 
-# What the fleet runs tune (measured in bench/fleet_scale.py, see README "Performance and scale").
+# What the fleet runs tune (measured in bench/fleet_scale.py, see docs/performance.md).
 # The playbooks already skip fact gathering (the role needs no facts). Pipelining works with the
 # docker connection (community.docker 4.8.5 has_pipelining): one `docker exec` per task instead of
 # copy + exec + remove. Forks cover a whole batch. A fixed interpreter skips discovery.
