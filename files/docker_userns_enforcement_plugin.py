@@ -1519,8 +1519,8 @@ def vulnerability_denial(refused: str, version: str, found: List[Vulnerability],
         "engine-vulnerability",
         "%s is not allowed on this Docker (%s): %s. Fixed in %s: upgrade Docker; if its package carries the fix, let the role "
         "record it (it reads the package's changelog, or set docker_userns_engine_fixes) or add it to the plugin's "
-        "engine_fixes. %s" % (refused, version or "its version unknown", "; ".join("%s: %s" % (v.id, v.summary) for v in found),
-                              found[0].fixed_in, instead))
+        "engine_fixes.%s" % (refused, version or "its version unknown", "; ".join("%s: %s" % (v.id, v.summary) for v in found),
+                             found[0].fixed_in, " " + instead if instead else ""))
 
 
 def _bool_value(request: Request, key: str) -> bool:

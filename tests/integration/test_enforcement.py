@@ -217,8 +217,14 @@ def test_raw_plugin_operations_are_refused(dockerd, path):
     assert b"managed plugins are not allowed" in answer
 
 
-def test_allowlisted_plugin_is_not_refused(dockerd, configured):
+def test_allowlisted_plugin_is_not_refused_once_its_privileges_are_checked_right(dockerd, configured):
+    """Docker 20.10 checks a plugin's privileges wrongly (CVE-2026-33997, unfixed in Debian 12):
+    allowed plugins install only once the fix is recorded for this very engine."""
+    version = dockerd.docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
     configured({"allowed_plugins": ["example/allowed"]})
+    status, answer = dockerd.api("POST", "/plugins/pull?remote=example/allowed:latest", [])
+    assert status == DENIED and b"CVE-2026-33997" in answer and version.encode() in answer
+    configured({"allowed_plugins": ["example/allowed"], "engine_fixes": {"version": version, "fixed": ["CVE-2026-33997"]}})
     status, answer = dockerd.api("POST", "/plugins/pull?remote=example/allowed:latest", [])
     assert b"authorization denied" not in answer, answer  # fails later: nothing can be pulled here
     status, answer = dockerd.api("POST", "/plugins/pull?remote=example/other", [])
