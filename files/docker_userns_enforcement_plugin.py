@@ -2606,8 +2606,9 @@ def bind_socket(path: str) -> socket.socket:
 
 
 def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
-    """Containers outside the remapping (with why) and enabled managed plugins not allowed;
-    raise LookupFailed when the daemon cannot tell."""
+    """Containers outside the remapping (with why), enabled managed plugins not allowed, the
+    swarm state, and the engine's version with its known vulnerabilities less the recorded
+    fixes; raise LookupFailed when the daemon cannot tell."""
     lookup = DaemonLookup(api)
     _status, listed = api.get("/containers/json?all=1")
     containers = []
@@ -2624,13 +2625,20 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
         name = _text(found.get("Name")) if isinstance(found, dict) else ""
         if isinstance(found, dict) and found.get("Enabled") is True and normalize_plugin_ref(name) not in config["allowed_plugins"]:
             outside_plugins.append({"id": _text(found.get("Id"))[:12], "name": name})
-    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins}
+    _status, info = api.get("/info")
+    swarm = info.get("Swarm") if isinstance(info, dict) else None
+    version = lookup.engine_version()
+    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins,
+            "swarm": _text(swarm.get("LocalNodeState")) if isinstance(swarm, dict) else "",
+            "engine_version": version,
+            "open_vulnerabilities": [{"id": v.id, "fixed_in": v.fixed_in, "summary": v.summary} for v in open_vulnerabilities(version, config)]}
 
 
 def run_report(config: Dict[str, Any]) -> int:
     """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
     shorter list."""
-    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "error": ""}
+    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "swarm": "",
+                              "engine_version": "", "open_vulnerabilities": [], "error": ""}
     try:
         result.update(report(DockerAPI(config["docker_socket"]), config))
     except LookupFailed as err:
