@@ -68,7 +68,7 @@ author:
 
 EXAMPLES = r"""
 - name: Ensure Docker remaps container root and consults the enforcement plugin
-  docker_userns_daemon_json:
+  docker_hardening.userns.docker_userns_daemon_json:
     userns_remap: dockremap
     authorization_plugin: deny-userns-mode-host
     settings:
@@ -77,7 +77,7 @@ EXAMPLES = r"""
     backup: true
 
 - name: Ensure Docker no longer consults the enforcement plugin and no longer remaps
-  docker_userns_daemon_json:
+  docker_hardening.userns.docker_userns_daemon_json:
     state: absent
     authorization_plugin: deny-userns-mode-host
     remove_userns_remap: true
@@ -91,17 +91,76 @@ changes:
   elements: str
   sample: ["set userns-remap to 'dockremap'", "added 'deny-userns-mode-host' to authorization-plugins"]
 config:
-  description: The resulting configuration.
+  description: The resulting configuration (in check mode, the one that would be written).
   returned: always
   type: dict
-backup_file:
-  description: Path of the backup, when one was made.
-  returned: changed and backup requested
+  sample: {"log-opts": {"max-size": "10m"}, "userns-remap": "dockremap", "authorization-plugins": ["deny-userns-mode-host"]}
+path:
+  description: Path of daemon.json, as given in O(path).
+  returned: always
   type: str
+  sample: /etc/docker/daemon.json
+backup_file:
+  description: Path of the backup of the previous file.
+  returned: when the file existed, changed and O(backup=true), not in check mode
+  type: str
+  sample: /etc/docker/daemon.json.12345.2026-11-24@10:00:00~
 existed:
   description: Whether the file existed before.
   returned: always
   type: bool
+uid:
+  description: Owner id of the file after the run (Ansible adds the file's attributes to a result with RV(path)).
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+gid:
+  description: Group id of the file after the run.
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+owner:
+  description: Owner name of the file after the run.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+group:
+  description: Group name of the file after the run.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+mode:
+  description: Permissions of the file after the run, in octal.
+  returned: when the file exists after the run
+  type: str
+  sample: "0644"
+state:
+  description: Kind of O(path) after the run (C(file), or C(link), C(hard), C(directory)).
+  returned: when the file exists after the run
+  type: str
+  sample: file
+size:
+  description: Size of the file after the run, in bytes.
+  returned: when the file exists after the run
+  type: int
+  sample: 92
+secontext:
+  description: SELinux context of the file after the run.
+  returned: when the file exists after the run and SELinux is on
+  type: str
+  sample: system_u:object_r:container_config_t:s0
+rc:
+  description: Exit status of the O(validate) command.
+  returned: when the validation failed
+  type: int
+stdout:
+  description: Standard output of the O(validate) command.
+  returned: when the validation failed
+  type: str
+stderr:
+  description: Standard error of the O(validate) command.
+  returned: when the validation failed
+  type: str
 """
 
 import json

@@ -59,28 +59,78 @@ author:
 
 EXAMPLES = r"""
 - name: Ensure dockremap has 65536 subordinate uids
-  docker_userns_subid_range:
+  docker_hardening.userns.docker_userns_subid_range:
     path: /etc/subuid
     name: dockremap
 
 - name: Ensure dockremap has no subordinate gids any more
-  docker_userns_subid_range:
+  docker_hardening.userns.docker_userns_subid_range:
     path: /etc/subgid
     name: dockremap
     state: absent
 """
 
 RETURN = r"""
+path:
+  description: The file, as given in O(path).
+  returned: always
+  type: str
+  sample: /etc/subuid
 start:
-  description: First id of the user's range (the first one when it has several); absent when it has none.
-  returned: state is present
+  description: First id of the user's range (of its first line when it has several).
+  returned: O(state=present)
   type: int
   sample: 100000
 count:
-  description: Number of ids the user has.
-  returned: state is present
+  description: Number of ids the user has, all its lines together.
+  returned: O(state=present)
   type: int
   sample: 65536
+backup_file:
+  description: Path of the backup of the previous file.
+  returned: when the file existed, changed and O(backup=true), not in check mode
+  type: str
+  sample: /etc/subuid.12345.2026-11-24@10:00:00~
+uid:
+  description: Owner id of the file after the run (Ansible adds the file's attributes to a result with RV(path)).
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+gid:
+  description: Group id of the file after the run.
+  returned: when the file exists after the run
+  type: int
+  sample: 0
+owner:
+  description: Owner name of the file after the run.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+group:
+  description: Group name of the file after the run.
+  returned: when the file exists after the run
+  type: str
+  sample: root
+mode:
+  description: Permissions of the file after the run, in octal.
+  returned: when the file exists after the run
+  type: str
+  sample: "0644"
+state:
+  description: Kind of O(path) after the run (C(file), or C(link), C(hard), C(directory)).
+  returned: when the file exists after the run
+  type: str
+  sample: file
+size:
+  description: Size of the file after the run, in bytes.
+  returned: when the file exists after the run
+  type: int
+  sample: 23
+secontext:
+  description: SELinux context of the file after the run.
+  returned: when the file exists after the run and SELinux is on
+  type: str
+  sample: system_u:object_r:etc_t:s0
 """
 
 import os

@@ -48,8 +48,7 @@ def refused_quietly(result: subprocess.CompletedProcess, plugin, rule: str, targ
     assert denials and denials[-1]["rule"] == rule, denials[-3:]
 
 
-@pytest.fixture(scope="module")
-def outside(dockerd, plugin):
+def make_outside(dockerd, plugin) -> dict:
     """Containers made outside the remapping in audit mode, and an exec left pending in one."""
     plugin.reconfigure({"mode": "audit"})
     names = {"running": unique("out-run"), "stopped": unique("out-stop"), "tty": unique("out-tty")}
@@ -68,12 +67,46 @@ def outside(dockerd, plugin):
     return names
 
 
-@pytest.fixture(scope="module")
-def inside(dockerd):
+def make_inside(dockerd) -> dict:
     names = {"running": unique("in-run"), "tty": unique("in-tty")}
     ok(dockerd.docker("run", "-d", "--network", "none", "--name", names["running"], TEST_IMAGE, "sleep", "3600"))
     ok(dockerd.docker("run", "-di", "--network", "none", "--name", names["tty"], TEST_IMAGE, "sh"))
     return names
+
+
+def remove_containers(dockerd, names: dict) -> None:
+    dockerd.docker("rm", "-f", *[name for key, name in names.items() if key in ("running", "stopped", "tty")])
+
+
+# Shared by the tests that leave these containers as they found them (the plugin refuses before
+# the daemon acts, or nothing changes). A test that pauses, stops or removes one gets its own
+# (own_outside, own_inside), so every test passes or fails the same alone or in any order.
+@pytest.fixture(scope="module")
+def outside(dockerd, plugin):
+    names = make_outside(dockerd, plugin)
+    yield names
+    remove_containers(dockerd, names)
+
+
+@pytest.fixture
+def own_outside(dockerd, plugin):
+    names = make_outside(dockerd, plugin)
+    yield names
+    remove_containers(dockerd, names)
+
+
+@pytest.fixture(scope="module")
+def inside(dockerd):
+    names = make_inside(dockerd)
+    yield names
+    remove_containers(dockerd, names)
+
+
+@pytest.fixture
+def own_inside(dockerd):
+    names = make_inside(dockerd)
+    yield names
+    remove_containers(dockerd, names)
 
 
 # --- 1. containers outside the remapping --------------------------------------------------------
@@ -86,7 +119,8 @@ def test_cli_exec_into_a_host_userns_container_is_refused(dockerd, outside):
     assert HOST_MAP not in result.stdout
 
 
-def test_cli_start_restart_attach_unpause_update_cp_are_refused(dockerd, plugin, outside, tmp_path):
+def test_cli_start_restart_attach_unpause_update_cp_are_refused(dockerd, plugin, own_outside, tmp_path):
+    outside = own_outside  # it pauses the running one
     refused(dockerd.docker("start", outside["stopped"]), b"start container")
     refused(dockerd.docker("restart", "-t", "0", outside["running"]), b"restart container")
     attached = dockerd.docker("attach", outside["tty"], input=b"cat /proc/self/uid_map\n", timeout=30)
@@ -152,7 +186,8 @@ def test_raw_creates_joining_a_host_userns_container_are_refused(dockerd, outsid
     assert status == DENIED and b"namespace of container" in answer, answer
 
 
-def test_cleaning_up_a_host_userns_container_stays_possible(dockerd, outside):
+def test_cleaning_up_a_host_userns_container_stays_possible(dockerd, own_outside):
+    outside = own_outside  # it removes them
     running = outside["running"]
     for step in (("inspect", running), ("logs", running), ("top", running), ("stats", "--no-stream", running),
                  ("diff", running), ("export", "-o", "/var/tmp/%s.tar" % running, running),
@@ -168,7 +203,8 @@ def test_cleaning_up_a_host_userns_container_stays_possible(dockerd, outside):
 # --- ... and every legitimate counterpart -------------------------------------------------------
 
 
-def test_remapped_containers_can_be_exec_started_attached_and_copied(dockerd, inside, tmp_path):
+def test_remapped_containers_can_be_exec_started_attached_and_copied(dockerd, own_inside, tmp_path):
+    inside = own_inside  # it restarts one and ends the other's shell
     running = inside["running"]
     uid_map = ok(dockerd.docker("exec", running, "cat", "/proc/self/uid_map")).split()
     assert uid_map[0] == b"0" and uid_map[1] != b"0"

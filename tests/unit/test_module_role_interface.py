@@ -59,3 +59,44 @@ def test_every_module_is_linked_and_nothing_else():
     assert modules == sorted(name + ".py" for name in MODULE_NAMES)
     assert sorted(p.name for p in (ROOT / "library").iterdir()) == modules
     assert sorted(p.name for p in (ROLE / "library").iterdir()) == modules
+
+
+# ---- meta/main.yml and handlers -------------------------------------------------------------
+
+
+def _tasks(node):
+    """Every task (and handler) in a task file, blocks opened."""
+    for task in node or []:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key))
+
+
+def test_every_handler_is_named_for_the_role_and_every_notify_reaches_one():
+    # Handlers are play-wide and the last one defined under a name wins: a generic name such as
+    # "Restart Docker" would be replaced by (or replace) a baseline's handler of the same name.
+    handlers = [h["name"] for h in _tasks(yaml.safe_load((ROLE / "handlers" / "main.yml").read_text()))]
+    assert handlers and all("docker_userns" in name for name in handlers), handlers
+    notified = set()
+    for path in (ROLE / "tasks").glob("*.yml"):
+        for task in _tasks(yaml.safe_load(path.read_text())):
+            notify = task.get("notify", [])
+            notified.update([notify] if isinstance(notify, str) else notify)
+    assert notified and notified <= set(handlers), notified - set(handlers)
+
+
+def test_the_roles_namespace_is_the_collections():
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())["galaxy_info"]
+    assert meta["namespace"] == galaxy["namespace"]
+
+
+def test_meta_names_exactly_the_debian_suites_molecule_tests():
+    configs = [ROOT / ".config" / "molecule" / "config.yml", *sorted((ROOT / "molecule").glob("*/molecule.yml"))]
+    tested = set()
+    for path in configs:
+        platforms = yaml.safe_load(path.read_text()).get("platforms") or []
+        tested.update(p["image"].split(":", 1)[1] for p in platforms if p["image"].startswith("docker-userns-host:"))
+    meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())["galaxy_info"]["platforms"]
+    assert [p["name"] for p in meta] == ["Debian"]
+    assert sorted(meta[0]["versions"]) == sorted(tested) and tested, tested

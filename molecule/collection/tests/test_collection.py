@@ -2,11 +2,14 @@
 (Debian 12 host), site.yml through ansible-pull -c local (Debian 13 host), and the audit playbook
 by its fully qualified name (both)."""
 
+import json
 import re
 
-from hosttest.fixtures import DAEMON_JSON, FOREIGN_DAEMON_KEYS, REFUSAL, daemon_json, docker_run, snapshot
+from hosttest.fixtures import DAEMON_JSON, FOREIGN_DAEMON_KEYS, PLUGIN_NAME, REFUSAL, daemon_json, docker_run, snapshot
 
 PULL_CHECKOUT = "/var/lib/ansible-pull/docker-userns-enforcement"
+# What the baseline's own handler, named "Restart Docker" like a generic one, leaves behind.
+BASELINE_HANDLER_MARKER = "/var/tmp/baseline_login_banner-restart-docker.marker"
 
 
 def is_group(host, group):
@@ -40,6 +43,22 @@ def test_baseline_ran_its_own_role_and_passed_variables_to_the_collections_role(
     assert host.file("/etc/issue.net").content_string.startswith("Authorised use only.")
     # docker_userns_deny_privileged: true, given in the baseline, reached the plugin's config.
     assert result.rc != 0 and refused, result.stdout + result.stderr
+
+
+def test_the_baselines_restart_docker_handler_and_the_roles_restart_both_ran(host):
+    """Handlers are play-wide and the last one defined under a name wins: had the role's handler
+    been called "Restart Docker" too, the baseline's (defined after it) would have run in its place,
+    and Docker would still run the seeded daemon.json, without remapping or the plugin."""
+    if not is_group(host, "debian12"):
+        assert not host.file(BASELINE_HANDLER_MARKER).exists
+        return
+    marker = host.file(BASELINE_HANDLER_MARKER)
+    assert marker.is_file and marker.content_string == "The baseline's own Restart Docker handler ran.\n"
+    # The role's restart: the running daemon has the remapping and the plugin from the role's daemon.json.
+    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    assert any("name=userns" in option for option in info["SecurityOptions"]), info["SecurityOptions"]
+    assert PLUGIN_NAME in (info["Plugins"].get("Authorization") or []), info["Plugins"]
+    assert "userns-remap" in daemon_json(host) and PLUGIN_NAME in daemon_json(host)["authorization-plugins"]
 
 
 def test_ansible_pull_applied_site_yml_from_the_clone(host):
