@@ -40,7 +40,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-VERSION = "1.1.0"
+VERSION = "2.0.0"
 DEFAULT_NAME = "deny-userns-mode-host"
 DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
 

@@ -61,10 +61,6 @@ EXAMPLES = r"""
   docker_hardening.userns.docker_userns_host_info:
     remap_user: dockremap
   register: docker_host
-
-- name: Say which security fixes the installed Docker package carries
-  ansible.builtin.debug:
-    msg: "{{ docker_host.engine_package }} {{ docker_host.engine_package_version }}: {{ docker_host.engine_package_fixes | join(', ') }}"
 """
 
 RETURN = r"""

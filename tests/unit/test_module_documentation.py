@@ -18,9 +18,6 @@ COLLECTION = "docker_hardening.userns"
 # Keys Ansible itself adds to, or that every module may put in, a result; not documented per module.
 COMMON_KEYS = {"changed", "failed", "msg", "diff", "invocation", "warnings", "deprecations", "skipped"}
 MODULE_NAMES = sorted(path.stem for path in MODULES.glob("*.py"))
-# The lead rewrites docker_userns_host_info (its RETURN and EXAMPLES) in another branch; until it
-# lands, a failure there is expected, and a pass must be noticed (strict) so this mark goes.
-HOST_INFO_REWRITE = pytest.mark.xfail(strict=True, reason="host_info is being rewritten")
 
 
 def runs_of_daemon_json(module, tmp_path, monkeypatch, capsys):
@@ -59,7 +56,7 @@ def runs_of_host_info(module, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix://%s" % (tmp_path / "no-daemon.sock"))
     return [run_module(module, capsys, {}, check_mode=True),
             run_module(module, capsys, {"remap_user": "nobody", "docker_socket": str(tmp_path / "none.sock"),
-                                        "find_unremapped": True, "count_objects": False})]
+                                        "count_objects": False})]
 
 
 RUNS = {
@@ -67,10 +64,6 @@ RUNS = {
     "docker_userns_subid_range": runs_of_subid_range,
     "docker_userns_host_info": runs_of_host_info,
 }
-
-
-def _marked(names):
-    return [pytest.param(name, marks=HOST_INFO_REWRITE) if name == "docker_userns_host_info" else name for name in names]
 
 
 def test_every_module_has_runs_here():
@@ -102,7 +95,7 @@ def test_what_return_calls_always_is_in_every_result(name, tmp_path, monkeypatch
             assert always <= set(result), "%s did not return %s: %s" % (name, sorted(always - set(result)), json.dumps(result)[:500])
 
 
-@pytest.mark.parametrize("name", _marked(MODULE_NAMES))
+@pytest.mark.parametrize("name", MODULE_NAMES)
 def test_examples_call_the_module_by_its_fully_qualified_name(name):
     module = load_module(name)
     tasks = yaml.safe_load(module.EXAMPLES)
