@@ -88,7 +88,14 @@ def test_containers_outside_the_remapping_are_refused_by_the_plugin(class_result
             assert result["attempt"]["status"] == 403 and REFUSAL in result["attempt"]["message"], result
 
 
-def test_the_controls_on_remapped_containers_work(class_results):
+def test_the_controls_on_remapped_containers_work(host, class_results):
+    # Debian 12's Docker carries no fix for docker cp's mount-setup races: there the plugin
+    # refuses docker cp itself, the controls included (test_root_work.py covers that refusal).
+    cp_refused = host.check_output(". /etc/os-release && echo $VERSION_CODENAME") == "bookworm"
     for result in class_results:
-        if result["control"] is not None:
-            assert 200 <= result["control"]["status"] < 300 or result["control"]["status"] == 101, result
+        control = result["control"]
+        if control is None:
+            continue
+        if cp_refused and control["status"] == 403 and "CVE-2026-41568" in control["message"]:
+            continue
+        assert 200 <= control["status"] < 300 or control["status"] == 101, result
