@@ -257,7 +257,7 @@ def probe_mounts(sock_path: str, image: str) -> list:
                 results.append({
                     "class": "mounts", "case": "%s through a %s" % (case, via),
                     "attempt": outcome(status, message if method != "GET" else message[:80]),
-                    "control": None if "copy route" in case else outcome(control_status, control_message[:80]),
+                    "control": None if "copy route" in case else outcome(control_status, control_message[:80] if succeeded(control_status) else control_message),
                     "escaped": written or (succeeded(status) and method != "POST") or SECRET.decode().strip() in message,
                 })
     finally:
@@ -540,11 +540,11 @@ def probe_engine(sock_path: str, image: str) -> list:
         request(sock_path, "POST", "/containers/%s/start" % as_user)
         cases = [
             ("docker cp out of a container", "GET", "/containers/%s/archive?path=/etc" % plain, None, "application/json", plain),
-            ("docker cp into a container", "PUT", "/containers/%s/archive?path=/tmp" % plain, tar_of("due-probe-written", b"x"), "application/x-tar", plain),
-            ("docker cp of an xz archive into a container whose image ships an xz", "PUT", "/containers/%s/archive?path=/tmp" % plain,
+            ("docker cp into a container", "PUT", "/containers/%s/archive?path=/" % plain, tar_of("due-probe-written", b"x"), "application/x-tar", plain),
+            ("docker cp of an xz archive into a container whose image ships an xz", "PUT", "/containers/%s/archive?path=/" % plain,
              xz_tar(), "application/x-tar", plain),
             ("docker cp -a into a container that sets a user and ships a getent", "PUT",
-             "/containers/%s/archive?path=/tmp&copyUIDGID=1" % as_user, tar_of("due-probe-written", b"x"), "application/x-tar", as_user),
+             "/containers/%s/archive?path=/&copyUIDGID=1" % as_user, tar_of("due-probe-written", b"x"), "application/x-tar", as_user),
         ]
         for case, method, path, body, content_type, target in cases:
             status, message = request(sock_path, method, path, body, content_type)
