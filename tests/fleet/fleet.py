@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -89,6 +89,8 @@ class PlaybookRun:
     rc: int
     seconds: float
     output: str
+    # The hosts' state read right after the run, when a test needs it later (test_fleet.host_state).
+    hosts: Dict[str, dict] = field(default_factory=dict)
 
     def recap(self) -> Dict[str, Dict[str, int]]:
         """PLAY RECAP as {host: {"ok": n, "changed": n, "failed": n, ...}}."""

@@ -56,15 +56,29 @@ def refuses_host_userns(fleet: Fleet, host: str) -> bool:
     return result.returncode != 0 and "userns=host is not allowed" in result.stderr.decode()
 
 
+def host_state(fleet: Fleet, host: str) -> dict:
+    """What the rollout tests look at on one host."""
+    answers = fleet.docker_answers(host)
+    info = json.loads(fleet.run(host, "docker", "info", "--format", "{{json .}}").stdout) if answers else {}
+    return {"daemon_json": fleet.read_file(host, "/etc/docker/daemon.json"), "plugin_installed": fleet.read_file(host, PLUGIN_PATH) is not None,
+            "docker_answers": answers, "authorization": (info.get("Plugins") or {}).get("Authorization"),
+            "refuses_host_userns": refuses_host_userns(fleet, host)}
+
+
 @pytest.fixture(scope="module")
 def failed_rollout(fleet, workdir):
-    """site.yml two hosts at a time; the third host's Docker will not start with the new daemon.json."""
+    """site.yml two hosts at a time; the third host's Docker will not start with the new daemon.json.
+    The hosts' state is read right after the run (`.hosts`): later tests converge, break and repair
+    them, and the test of this rollout must not depend on running before them."""
     bad = fleet.names[2]
     inventory = fleet.inventory(host_vars={bad: {"docker_userns_daemon_settings": BAD_SETTINGS}}, filename="failing.ini")
     # serial and max_fail_percentage are play keywords: Ansible templates them before it reads
     # inventory variables, so they come as extra vars.
-    return run_playbook("playbooks/site.yml", inventory, ["-e", "docker_userns_serial=2", "-e", "docker_userns_max_fail_percentage=0"],
-                        log=workdir / "failing-rollout.log")
+    run = run_playbook("playbooks/site.yml", inventory, ["-e", "docker_userns_serial=2", "-e", "docker_userns_max_fail_percentage=0"],
+                       log=workdir / "failing-rollout.log")
+    with ThreadPoolExecutor(len(fleet.names)) as pool:
+        run.hosts = dict(zip(fleet.names, pool.map(lambda host: host_state(fleet, host), fleet.names)))
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +95,8 @@ def test_a_flag_on_dockers_command_line_stops_the_role_before_any_change(fleet, 
     ExecStart shows "$DOCKER_OPTS"): the preflight must still see the flag that daemon.json would repeat."""
     host = fleet.names[5]
     original = fleet.read_file(host, "/etc/default/docker")
+    # Compared with what the host has before this run (the rollouts may have converged it already).
+    daemon_json_before, plugin_before = fleet.read_file(host, "/etc/docker/daemon.json"), fleet.read_file(host, PLUGIN_PATH)
     fleet.write_file(host, "/etc/default/docker", 'DOCKER_OPTS="--log-level=info"\n')
     fleet.restart_docker(host)
     try:
@@ -89,8 +105,8 @@ def test_a_flag_on_dockers_command_line_stops_the_role_before_any_change(fleet, 
         run = run_playbook("playbooks/site.yml", inventory, log=workdir / "flag-conflict.log")
         assert run.rc != 0 and run.recap()[host]["failed"] == 1, run.output[-3000:]
         assert "Docker is started with --log-level" in run.output, run.output[-3000:]
-        assert fleet.read_file(host, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
-        assert fleet.read_file(host, PLUGIN_PATH) is None
+        assert fleet.read_file(host, "/etc/docker/daemon.json") == daemon_json_before
+        assert fleet.read_file(host, PLUGIN_PATH) == plugin_before
     finally:
         fleet.write_file(host, "/etc/default/docker", original or "")
         fleet.restart_docker(host)
@@ -108,18 +124,18 @@ def test_failed_host_stops_the_rollout_and_keeps_its_previous_docker(fleet, fail
     assert "it is back" in failed_rollout.output, failed_rollout.output[-3000:]
     # ... and max_fail_percentage stopped the run there: the next batch never started.
     assert later not in recap and last not in recap, recap
+    after = failed_rollout.hosts  # read right after the run
     for host in (later, last):
-        assert fleet.read_file(host, PLUGIN_PATH) is None
-        assert fleet.read_file(host, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
+        assert not after[host]["plugin_installed"]
+        assert after[host]["daemon_json"] == PREVIOUS_DAEMON_JSON
     # The failed host: previous daemon.json, Docker answering, with none of the new settings.
-    assert fleet.read_file(bad, "/etc/docker/daemon.json") == PREVIOUS_DAEMON_JSON
-    assert fleet.docker_answers(bad)
-    info = json.loads(fleet.run(bad, "docker", "info", "--format", "{{json .}}").stdout)
-    assert not info["Plugins"].get("Authorization")
+    assert after[bad]["daemon_json"] == PREVIOUS_DAEMON_JSON
+    assert after[bad]["docker_answers"]
+    assert not after[bad]["authorization"]
     # The batch before it converged and enforces.
     for host in (first, second):
         assert recap[host]["failed"] == 0
-        assert refuses_host_userns(fleet, host)
+        assert after[host]["refuses_host_userns"]
 
 
 def test_audit_flags_the_host_whose_enforcement_was_removed_by_hand(converged, workdir):
