@@ -305,6 +305,7 @@ MOUNT = Schema([
     Field("BindOptions", "ptr", Schema([Field("CreateMountpoint", "bool")])),
     Field("VolumeOptions", "ptr", Schema([
         Field("NoCopy", "bool"),
+        Field("Subpath", "string"),
         Field("DriverConfig", "ptr", Schema([Field("Name", "string"), Field("Options", "stringmap")])),
     ])),
 ])
@@ -939,6 +940,7 @@ class PlannedMount(NamedTuple):
     driver: str  # volume: the driver asked for ("" for the default)
     options: Dict[str, str]  # volume: driver options, used when the volume is new
     spelling: str  # the request's own words, for messages
+    subpath: str = ""  # volume: the directory inside it that is mounted (and filled), API 1.45+
 
 
 _BIND_MODES = frozenset(("ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate",
@@ -974,7 +976,7 @@ def planned_mounts(host_config: Dict[str, Any]) -> List[PlannedMount]:
             driver_config = options.get("DriverConfig") or {}
             mounts.append(PlannedMount("volume", source, mount.get("Target", ""), not mount.get("ReadOnly", False),
                                        not options.get("NoCopy", False), False, driver_config.get("Name", "") or volume_driver,
-                                       dict(driver_config.get("Options", {})), spelling))
+                                       dict(driver_config.get("Options", {})), spelling, options.get("Subpath", "")))
         else:
             mounts.append(PlannedMount(kind, source, mount.get("Target", ""), not mount.get("ReadOnly", False), False, False, "", {}, spelling))
     return mounts
@@ -1451,7 +1453,10 @@ def _copy_up_problem(ctx: Context, mount: PlannedMount) -> Optional[str]:
     shows = volume_host_path(Volume(mount.source, driver, options))
     flags = [flag.strip() for flag in options.get("o", "").split(",")]
     if shows and ("bind" in flags or "rbind" in flags):
+        # With a subpath the daemon fills that directory inside the bound one (it cannot leave it).
         device = options.get("device", "")
+        if mount.subpath and device.startswith("/"):
+            device = clean_path(device + "/" + mount.subpath)
         where = ctx.lookup.host_path(device) if device.startswith("/") else HostPath(exists=False)
         if not (where.exists and where.is_dir and not where.empty):
             return ("it binds the host directory %s, which is %s: the daemon would copy the image's files into it and give "

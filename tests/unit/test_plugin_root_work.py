@@ -255,3 +255,13 @@ def test_inspect_host_path_follows_symlinks_like_the_kernel(tree):
     assert not plugin.inspect_host_path(str(tree / "srv/data/file/below")).exists  # a file on the way
     assert plugin.inspect_host_path(str(tree / "srv/empty")).empty
     assert Path(tree / "srv/data/file").exists() and not plugin.inspect_host_path(str(tree / "srv/data/file")).is_dir
+
+
+def test_a_subpath_of_a_volume_that_binds_a_full_directory_is_judged_by_the_subpath(tree):
+    """--mount ...,volume-subpath=sbin of a volume binding /usr/local: the daemon fills /usr/local/sbin."""
+    daemon = FakeDaemon(volumes=volumes(usrlocal=("local", {"type": "none", "o": "bind", "device": str(tree / "srv")})))
+    mount = {"Type": "volume", "Source": "usrlocal", "Target": "/x", "VolumeOptions": {"Subpath": "empty"}}
+    decision = decide({"Mounts": [mount]}, daemon)
+    assert not decision.allow and "binds the host directory %s, which is empty" % (tree / "srv/empty") in decision.message
+    assert decide({"Mounts": [dict(mount, VolumeOptions={"Subpath": "data"})]}, daemon).allow
+    assert decide({"Mounts": [dict(mount, VolumeOptions={"Subpath": "empty", "NoCopy": True})]}, daemon).allow
