@@ -96,6 +96,7 @@ def test_the_controls_on_remapped_containers_work(host, class_results):
         control = result["control"]
         if control is None:
             continue
-        if cp_refused and control["status"] == 403 and "CVE-2026-41568" in control["message"]:
+        # (A HEAD answer has no body to carry the message.)
+        if cp_refused and control["status"] == 403 and ("CVE-2026-41568" in control["message"] or result["case"].startswith("HEAD")):
             continue
         assert 200 <= control["status"] < 300 or control["status"] == 101, result
