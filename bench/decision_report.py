@@ -140,7 +140,7 @@ def main() -> int:
         fleet.run(host, "mkdir", "-p", HOST_DIR, os.path.dirname(DROP_IN))
         fleet.write_file(host, HOST_DIR + "/feed.py", FEED)
         fleet.write_file(host, HOST_DIR + "/timer.py", TIMER)
-        fleet.write_file(host, DROP_IN, "[Service]\nLogRateLimitIntervalSec=0\n")
+        fleet.write_file(host, DROP_IN, "[Service]\nLogRateLimitIntervalSec=1s\nLogRateLimitBurst=10000000\n")
         fleet.run(host, "systemctl", "daemon-reload")
         fleet.run(host, "systemctl", "restart", UNIT)
 

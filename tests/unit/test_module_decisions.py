@@ -190,3 +190,19 @@ def test_main_without_journalctl_reports_no_journal(capsys, monkeypatch, tmp_pat
 def test_main_refuses_a_negative_number_of_examples(capsys):
     result = run_module(mod, capsys, {"examples": -1})
     assert result["failed"] and "examples" in result["msg"]
+
+
+def test_a_commands_output_is_summarized_as_it_streams(capfd, tmp_path):
+    lines = journal(plugin_lines(capfd, AUDIT_REQUESTS * 500, mode="audit"), ["Suppressed 7 messages from %s" % UNIT])
+    saved = tmp_path / "journal.txt"
+    saved.write_text("\n".join(lines) + "\n")
+    rc, summary, err = mod.summarize_command(["cat", str(saved)], [SELFTEST_IMAGE], 3)
+    assert (rc, err) == (0, "")
+    assert summary["counts"] == {"would-deny": {"host-userns": 1000, "managed-plugins": 500}}
+    assert summary["ignored"] == 500 and summary["dropped"] == 7 and summary["lines_read"] == len(lines)
+    assert summary["examples"]["host-userns"][0]["name"] == "web"
+
+
+def test_a_failing_commands_status_and_errors_are_returned():
+    rc, summary, err = mod.summarize_command(["sh", "-c", "echo Failed to parse timestamp: x >&2; exit 1"], [], 3)
+    assert rc == 1 and err == "Failed to parse timestamp: x\n" and summary["lines_read"] == 0
