@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible.module_utils.testing import patch_module_args
+
 from conftest_modules import load_module, run_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -192,11 +194,17 @@ def test_main_refuses_a_negative_number_of_examples(capsys):
     assert result["failed"] and "examples" in result["msg"]
 
 
+def a_module():
+    """The module's AnsibleModule, as main() builds it (for run_command)."""
+    with patch_module_args({}):
+        return mod.AnsibleModule(argument_spec={}, supports_check_mode=True)
+
+
 def test_a_commands_output_is_summarized_as_it_streams(capfd, tmp_path):
     lines = journal(plugin_lines(capfd, AUDIT_REQUESTS * 500, mode="audit"), ["Suppressed 7 messages from %s" % UNIT])
     saved = tmp_path / "journal.txt"
     saved.write_text("\n".join(lines) + "\n")
-    rc, summary, err = mod.summarize_command(["cat", str(saved)], [SELFTEST_IMAGE], 3)
+    rc, summary, err = mod.summarize_command(a_module(), ["cat", str(saved)], [SELFTEST_IMAGE], 3)
     assert (rc, err) == (0, "")
     assert summary["counts"] == {"would-deny": {"host-userns": 1000, "managed-plugins": 500}}
     assert summary["ignored"] == 500 and summary["dropped"] == 7 and summary["lines_read"] == len(lines)
@@ -204,5 +212,5 @@ def test_a_commands_output_is_summarized_as_it_streams(capfd, tmp_path):
 
 
 def test_a_failing_commands_status_and_errors_are_returned():
-    rc, summary, err = mod.summarize_command(["sh", "-c", "echo Failed to parse timestamp: x >&2; exit 1"], [], 3)
+    rc, summary, err = mod.summarize_command(a_module(), ["sh", "-c", "echo Failed to parse timestamp: x >&2; exit 1"], [], 3)
     assert rc == 1 and err == "Failed to parse timestamp: x\n" and summary["lines_read"] == 0
