@@ -8,6 +8,8 @@
 #                               plugin and this plugin: ping, mix, docker exec; CPU per decision (~4 min)
 #   4. bench/fleet_scale.py     site.yml on 1 host, on 6 hosts, no-change run, audit    (~3 min)
 #   5. bench/resilience.py      plugin SIGKILLed, restarted and upgraded under load      (~1.5 min)
+#   6. bench/decision_report.py the decision report (docker_userns_decisions) on a host with
+#                               100,000 decision lines in its journal                    (~7 min)
 #
 # Each script's output is kept in bench/results/NAME.txt (not committed). Choose some with
 # BENCHMARKS="saturation fleet_scale". The exit status is non-zero if any benchmark failed.
@@ -16,7 +18,7 @@ set -uo pipefail
 require_root
 cd "$PROJECT_ROOT"
 
-BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience}"
+BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience decision_report}"
 RESULTS="$PROJECT_ROOT/bench/results"
 FAILED=()
 

@@ -1734,6 +1734,9 @@ def log_event(event: str, **fields: Any) -> None:
         pass  # a closed stderr must not take the plugin down
 
 
+CREATE_IMAGE = Schema([Field("Image", "string")])  # the create body's Config is embedded: Image is at the top
+
+
 def log_decision(decision: Decision, request: Optional[Request], payload: Any, config: Dict[str, Any]) -> None:
     if decision.decision == "allow" and not config["log_allowed"]:
         return
@@ -1743,6 +1746,18 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
         "method": request.method if request else str(source.get("RequestMethod", "")),
         "path": (request.uri if request else str(source.get("RequestUri", "")))[:512],
     }
+    # What the request was about, for the decision report: the container, exec or plugin in the
+    # route and, for a create, the image and name. Best effort: the decision is already made.
+    route = classify(request) if request else OTHER_ROUTE
+    if route.target is not None:
+        who["target"] = route.target[:100]
+    if route.kind == CONTAINER_CREATE:
+        who["name"] = _create_name(request)[:100]
+        if decision.decision != "allow" and request.body:
+            try:
+                who["image"] = str(decode_body(CREATE_IMAGE, request.body, "create body").get("Image", ""))[:200]
+            except Exception:  # an unreadable body is the decision's reason already; logging must not fail
+                who["image"] = ""
     log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
 
 

@@ -150,6 +150,10 @@ def test_audit_flags_the_host_whose_enforcement_was_removed_by_hand(converged, w
     for host in converged.names:
         if host != broken:
             assert table[host]["selftest"] == "refused" and table[host]["plugin"] == "active"
+            # Enforce mode since the last change of its config, and only the role's self-tests refused.
+            assert table[host]["decisions"] == "ready", audit.output[-3000:]
+    # No refusals in its journal, but Docker no longer asks the plugin: nothing to conclude.
+    assert table[broken]["decisions"] == "unknown (plugin off)"
 
 
 def test_sigkilled_plugin_lets_nothing_through_and_comes_back(converged):

@@ -107,3 +107,45 @@ def test_cleaning_them_up_stays_possible(host):
     assert host.run("docker logs outside-running").rc == 0
     assert host.run("docker stop -t 1 outside-running outside-stdin").rc == 0
     assert host.run("docker rm outside-running outside-stopped outside-stdin").rc == 0
+
+
+# --- the decision report, taken by playbooks/audit.yml in audit mode --------------------------
+
+
+def test_the_report_requests_reached_docker(host):
+    made = json.loads(host.file(f"{SNAPSHOT_DIR}/report-requests.json").content_string)
+    # Only the Debian 12 host made them; the plugin let each through (audit mode), Docker answered.
+    for kind, method, path, status in made:
+        assert status != 403, (method, path, status)
+    assert [m[0] for m in made].count("would-deny") in (0, 3)
+
+
+def test_audit_reports_exactly_what_enforcement_would_refuse_or_ready(host):
+    made = json.loads(host.file(f"{SNAPSHOT_DIR}/report-requests.json").content_string)
+    report = json.loads(host.file(f"{SNAPSHOT_DIR}/audit-report.json").content_string)
+    audit, fleet = report["audit"], report["fleet"]
+    decisions = audit["decision_report"]
+    hostname = host.backend.get_hostname()
+    [row] = [line for line in fleet if line.startswith(hostname + " ")]
+    # The converge and idempotence runs' self-tests were refused in the window and counted apart.
+    assert int(decisions["selftest_requests"]) >= 2, decisions
+    assert decisions["error"] == "" and decisions["window_complete"] is True, decisions
+    assert "(config changed, " in decisions["since"], decisions
+    assert (decisions["dropped"], decisions["unreadable"]) == (0, 0), decisions
+    if not made:
+        assert audit["decisions"] == "ready" and decisions["counts"] == {}, decisions
+        assert row.endswith(" ready"), row
+        return
+    assert audit["decisions"] == "NOT ready (host-userns, managed-plugins, outside-container)", audit
+    assert row.endswith(" NOT ready (host-userns, managed-plugins, outside-container)"), row
+    # Exactly the three requests enforcement would refuse; the allowed ones are not there.
+    assert decisions["counts"] == {"would-deny": {"host-userns": 1, "managed-plugins": 1, "outside-container": 1}}, decisions
+    examples = decisions["examples"]
+    [create] = examples["host-userns"]
+    assert (create["decision"], create["method"], create["route"]) == ("would-deny", "POST", "/v1.41/containers/create?name=report-userns")
+    assert (create["image"], create["name"], create["user"]) == ("busybox:local", "report-userns", "")
+    [exec_into] = examples["outside-container"]
+    assert (exec_into["route"], exec_into["target"]) == ("/v1.41/containers/report-userns/exec", "report-userns")
+    [enable] = examples["managed-plugins"]
+    assert (enable["route"], enable["target"]) == ("/v1.41/plugins/report-plugin:latest/enable", "report-plugin:latest")
+    assert all(e["time"] for e in (create, exec_into, enable))
