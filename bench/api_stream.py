@@ -198,7 +198,9 @@ def main() -> int:
     parser.add_argument("--service", default="docker-userns-enforcement-plugin.service")
     args = parser.parse_args()
 
-    recorder, stop, kills, restarts = Recorder(), threading.Event(), [], []
+    recorder, stop = Recorder(), threading.Event()
+    kills: list = []
+    restarts: list = []
     clients = [threading.Thread(target=client_loop, args=(args.socket, args.image, args.timeout, stop, recorder, n), daemon=True)
                for n in range(args.clients)]
     started = time.monotonic()
@@ -222,8 +224,8 @@ def main() -> int:
         thread.join(args.timeout + 5)
     elapsed = time.monotonic() - started
 
-    counts = {}
-    for _, _, kind, outcome, _ in recorder.records:
+    counts: dict = {}
+    for _, _, _kind, outcome, _ in recorder.records:
         counts[outcome] = counts.get(outcome, 0) + 1
     latencies = sorted(r[1] - r[0] for r in recorder.records)
     result = {

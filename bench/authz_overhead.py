@@ -26,10 +26,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir, wait_for  # noqa: E402
+from harness import PLUGIN_DIR, PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir, wait_for  # noqa: E402 (sys.path above)
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
 
@@ -48,9 +49,9 @@ class FloorPlugin:
         self.name = name
         self.socket = PLUGIN_DIR / ("%s.sock" % name)
         self.workdir = workdir
-        self.proc = None
+        self.proc: Optional[subprocess.Popen] = None
 
-    def start(self) -> "FloorPlugin":
+    def start(self) -> FloorPlugin:
         binary = build_floor_plugin(self.workdir)
         PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen([str(binary), str(self.socket)], stderr=subprocess.DEVNULL)
@@ -137,7 +138,7 @@ def memory_figures(plugin: PluginProcess) -> dict:
             if sent % 1000 == 0:  # the daemon also opens fresh connections now and then
                 client.close()
                 client = KeepAliveClient(str(plugin.socket))
-        figures[checkpoint] = rss_mb(plugin.proc.pid)
+        figures[checkpoint] = rss_mb(plugin.pid)
     client.close()
     return figures
 
@@ -164,7 +165,7 @@ def main() -> int:
         clients = {label: KeepAliveClient(daemon.socket) for label, daemon in daemons.items()}
         for client in clients.values():
             ping_latencies(client, 200)  # warm up connections, caches and the plugins
-        samples = {label: [] for label in daemons}
+        samples: Dict[str, List[float]] = {label: [] for label in daemons}
         for _ in range(args.rounds):
             for label, client in clients.items():
                 samples[label] += ping_latencies(client, args.per_round)

@@ -25,8 +25,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import (TUNED_ANSIBLE_ENV, Fleet, audit_failing, audit_table, logs_dir, remove_enforcement_by_hand,  # noqa: E402
-                   require_outer_dockerd_and_image, run_playbook)
+from fleet import (  # noqa: E402 (sys.path above)
+    TUNED_ANSIBLE_ENV,
+    Fleet,
+    audit_failing,
+    audit_table,
+    logs_dir,
+    remove_enforcement_by_hand,
+    require_outer_dockerd_and_image,
+    run_playbook,
+)
 
 
 def machine_cpu_seconds() -> float:

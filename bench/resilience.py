@@ -19,8 +19,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import Fleet, logs_dir, require_outer_dockerd_and_image, run_playbook  # noqa: E402
-from resilience import kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402
+from fleet import Fleet, logs_dir, require_outer_dockerd_and_image, run_playbook  # noqa: E402 (sys.path above)
+from resilience import kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402 (sys.path above)
 
 
 def main() -> int:

@@ -31,12 +31,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
-from authz_overhead import FloorPlugin, KeepAliveClient  # noqa: E402
-from harness import PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402
+from authz_overhead import FloorPlugin, KeepAliveClient  # noqa: E402 (sys.path above)
+from harness import PluginProcess, PrivateDockerd, remove_tree, rss_mb, short_tempdir  # noqa: E402 (sys.path above)
 
 LABELS = ("none", "floor", "plugin")
 
@@ -60,8 +61,8 @@ def cpu_seconds(pids) -> float:
 
 def plugin_pids(plugin: PluginProcess) -> list:
     """The plugin's process and its worker processes, if it has any."""
-    pids = [plugin.proc.pid]
-    children = Path("/proc/%d/task/%d/children" % (plugin.proc.pid, plugin.proc.pid))
+    pids = [plugin.pid]
+    children = Path("/proc/%d/task/%d/children" % (plugin.pid, plugin.pid))
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
     return pids
@@ -128,9 +129,9 @@ def main() -> int:
                 raise RuntimeError("docker run failed on %s: %s" % (label, run.stderr.decode()))
             containers[label] = run.stdout.decode().strip()
 
-        rss_before = rss_mb(plugin.proc.pid)
+        rss_before = rss_mb(plugin.pid)
         for workload in args.workloads.split(","):
-            totals = {label: {"operations": 0, "errors": 0, "p99": [], "examples": []} for label in LABELS}
+            totals: Dict[str, Dict[str, Any]] = {label: {"operations": 0, "errors": 0, "p99": [], "examples": []} for label in LABELS}
             plugin_cpu = floor_cpu = 0.0
             for label in LABELS:  # warm up connections and caches
                 run_loadgen(loadgen, daemons[label], workload, containers[label], args.clients, 1)
@@ -174,7 +175,7 @@ def main() -> int:
         for name, request in figures.items():
             print("plugin_cpu_us_per_%s: %.1f" % (name, cpu_per_decision(plugin, request, args.decisions)))
         print("sat_plugin_rss_before_mb: %.1f" % rss_before)
-        print("sat_plugin_rss_after_mb: %.1f" % rss_mb(plugin.proc.pid))
+        print("sat_plugin_rss_after_mb: %.1f" % rss_mb(plugin.pid))
         return 0
     finally:
         for daemon in daemons.values():

@@ -38,7 +38,7 @@ import stat
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
 VERSION = "2.0.0"
 DEFAULT_NAME = "deny-userns-mode-host"
@@ -173,7 +173,7 @@ class Undecodable(Exception):
     """The body cannot be read as the daemon would read it; the reason is for the client."""
 
 
-class Pairs(list):
+class Pairs(List[Tuple[str, Any]]):
     """A JSON object as its (key, value) pairs in order, duplicates kept."""
 
 
@@ -213,7 +213,7 @@ def go_fold(key: str) -> str:
 class Field(NamedTuple):
     name: str
     kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs"
-    schema: Optional["Schema"] = None
+    schema: Optional[Schema] = None
 
 
 class Schema:
@@ -249,6 +249,12 @@ def go_decode_struct(schema: Schema, obj: Any, into: Dict[str, Any]) -> Dict[str
     return into
 
 
+def _struct_schema(field: Field) -> Schema:
+    if field.schema is None:  # a mistake in the tables below (a unit test looks for one); any error denies
+        raise TypeError("the %s field %s has no schema" % (field.kind, field.name))
+    return field.schema
+
+
 def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
     name, kind = field.name, field.kind
     if kind == "string":
@@ -269,7 +275,7 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
         target = into.get(name)
         if target is None:
             target = into[name] = {}
-        go_decode_struct(field.schema, value, target)
+        go_decode_struct(_struct_schema(field), value, target)
     elif kind == "stringmap":  # map[string]string: keys exact (no folding), merged, last one wins
         if value is None:
             return
@@ -294,7 +300,7 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
                     raise TypeMismatch("%s must be a list of strings" % name)
                 seen.append(element)
             else:
-                seen.append(go_decode_struct(field.schema, element, {}))
+                seen.append(go_decode_struct(_struct_schema(field), element, {}))
 
 
 MOUNT = Schema([
@@ -349,7 +355,7 @@ def effective_host_config(body: bytes) -> Dict[str, Any]:
         wrapper = go_decode_struct(CREATE_WRAPPER, value, {})
     except TypeMismatch as err:
         raise Undecodable("the body does not match the Docker API types: %s" % err) from None
-    inner = wrapper.get("HostConfig")
+    inner: Optional[Dict[str, Any]] = wrapper.get("HostConfig")
     if inner is not None:
         return inner
     wrapper.pop("HostConfig", None)
@@ -532,7 +538,7 @@ _ROUTE_TABLE: Dict[str, List[Tuple[str, str, str, bool]]] = {
     ],
 }
 # By method, then by the path's first segment ("containers", "exec" ...): few patterns to try.
-_ROUTES: Dict[str, Dict[str, List[Tuple["re.Pattern[str]", str, str, bool]]]] = {}
+_ROUTES: Dict[str, Dict[str, List[Tuple[re.Pattern[str], str, str, bool]]]] = {}
 for _method, _routes in _ROUTE_TABLE.items():
     for _pattern, _kind, _action, _json_body in _routes:
         _ROUTES.setdefault(_method, {}).setdefault(_pattern.split("/")[1], []).append((re.compile(_pattern), _kind, _action, _json_body))
@@ -644,6 +650,11 @@ class ContainerLookup:
 NO_LOOKUP = ContainerLookup()
 
 
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
 class _OncePerRequest(ContainerLookup):
     """Asks the lookup at most once per reference within one request (a name could point to
     another container between two lookups; within a request every rule sees the same one)."""
@@ -652,10 +663,11 @@ class _OncePerRequest(ContainerLookup):
         self.lookup = lookup
         self.answers: Dict[Tuple[str, ...], Any] = {}
 
-    def _ask(self, key: Tuple[str, ...], ask: Callable[[], Any]) -> Any:
+    def _ask(self, key: Tuple[str, ...], ask: Callable[[], _T]) -> _T:
         if key not in self.answers:
             self.answers[key] = ask()
-        return self.answers[key]
+        answer: _T = self.answers[key]  # the key names the question, so the answer is ask's type
+        return answer
 
     def container(self, ref: str) -> Optional[Container]:
         return self._ask(("container", ref), lambda: self.lookup.container(ref))
@@ -681,6 +693,7 @@ class _OncePerRequest(ContainerLookup):
     def host_path(self, path: str) -> HostPath:
         return self._ask(("host-path", path), lambda: self.lookup.host_path(path))
 
+
 _NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
 FULL_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -699,10 +712,11 @@ def container_from_inspect(data: Any) -> Container:
         mode = _text(host.get(field))
         if mode.startswith("container:"):  # Go: SplitN(mode, ":", 2), first part "container"
             joins.append((namespace, mode[len("container:"):]))
-    mounts = []
+    mounts: List[Tuple[str, str, str, str, str]] = []
     for mount in data.get("Mounts") or []:
         if isinstance(mount, dict):
-            mounts.append(tuple(_text(mount.get(key)) for key in ("Type", "Name", "Source", "Destination", "Driver")))
+            mounts.append((_text(mount.get("Type")), _text(mount.get("Name")), _text(mount.get("Source")),
+                           _text(mount.get("Destination")), _text(mount.get("Driver"))))
     # HostConfig as well: a bind the daemon did not list is still a bind (fail closed).
     listed = {(kind, source, destination) for kind, _name, source, destination, _driver in mounts}
     for bind in host.get("Binds") or []:
@@ -1210,7 +1224,8 @@ def rule_managed_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
     if ctx.kind == SERVICE_WRITE:
         template = ctx.task_template or {}
         if template.get("Runtime", "").lower() == "plugin" or template.get("PluginSpec") is not None:
-            return Denial("managed-plugins", "managed plugins are not allowed: swarm services with the plugin runtime install them outside the user namespace remapping")
+            return Denial("managed-plugins",
+                          "managed plugins are not allowed: swarm services with the plugin runtime install them outside the user namespace remapping")
         return None
     if ctx.kind != PLUGIN_OP:
         return None
@@ -1506,7 +1521,9 @@ def rule_held_volumes(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     if ctx.kind not in (CONTAINER_START, ARCHIVE_WRITE) and not (ctx.kind == CONTAINER_ENTER and ctx.route.action in ("restart", "unpause")):
         return None
     container = ctx.lookup.container(ctx.route.target or "")
-    for kind, name, _source, _dest, _driver in container.mounts if container else ():
+    if container is None:
+        return None
+    for kind, name, _source, _dest, _driver in container.mounts:
         if kind == "volume" and ctx.lookup.volume_held(name):
             return Denial("volume-copy", "%s container %s is not allowed right now: the daemon is copying an image's files into "
                           "its volume %s for another container; try again when that create has finished" % (ctx.route.action, container.label, name))
@@ -1673,7 +1690,8 @@ def _host_config(request: Request, route: Route) -> Optional[Dict[str, Any]]:
 def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     if route.kind != SERVICE_WRITE or not request.body:
         return None
-    return decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
+    template: Optional[Dict[str, Any]] = decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
+    return template
 
 
 def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
@@ -1876,7 +1894,8 @@ class DockerAPI:
                 if reused and attempt == 1:
                     continue  # the daemon closed a kept-alive connection: a GET can be sent again
                 raise LookupFailed("cannot ask the Docker daemon at %s (GET %s: %s); check that dockerd listens on "
-                                   "that socket, or set docker_socket in the plugin's config" % (self.socket_path, path[:200], err or type(err).__name__)) from None
+                                   "that socket, or set docker_socket in the plugin's config"
+                                   % (self.socket_path, path[:200], err or type(err).__name__)) from None
             except LookupFailed:
                 self._drop()
                 raise
@@ -1944,17 +1963,17 @@ class Holds:
 class DaemonLookup(ContainerLookup):
     """Asks the daemon, and keeps what never changes for an ID."""
 
-    def __init__(self, api: DockerAPI, cache: bool = True, holds: Optional["Holds"] = None):
+    def __init__(self, api: DockerAPI, cache: bool = True, holds: Optional[Holds] = None):
         self.api = api
         self.use_cache = cache
         self.holds = holds or Holds()
         self.lock = threading.Lock()
-        self.containers: "collections.OrderedDict[str, Container]" = collections.OrderedDict()
-        self.exec_containers: "collections.OrderedDict[str, str]" = collections.OrderedDict()
-        self.volumes: "collections.OrderedDict[Tuple[str, str], Volume]" = collections.OrderedDict()
+        self.containers: collections.OrderedDict[str, Container] = collections.OrderedDict()
+        self.exec_containers: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self.volumes: collections.OrderedDict[Tuple[str, str], Volume] = collections.OrderedDict()
         self.lookups = 0
 
-    def _cached(self, table: "collections.OrderedDict", key: Any) -> Any:
+    def _cached(self, table: collections.OrderedDict[_K, _V], key: _K) -> Optional[_V]:
         if not self.use_cache:
             return None
         with self.lock:
@@ -1963,7 +1982,7 @@ class DaemonLookup(ContainerLookup):
                 table.move_to_end(key)
             return value
 
-    def _keep(self, table: "collections.OrderedDict", key: Any, value: Any) -> None:
+    def _keep(self, table: collections.OrderedDict[_K, _V], key: _K, value: _V) -> None:
         if not self.use_cache:
             return
         with self.lock:
@@ -2192,7 +2211,6 @@ class Plugin:
             return ALLOW_ANSWER
         return json.dumps({"Allow": False, "Msg": decision.message, "Err": ""}).encode()
 
-
     def authz_response(self, body: bytes) -> None:
         """The daemon has handled a request: end the holds it placed. Read only while holds exist."""
         if not self.holds:
@@ -2246,7 +2264,7 @@ def parse_head(head: bytes) -> Tuple[str, str, int, bool]:
 
 
 class Connection:
-    __slots__ = ("sock", "fd", "buffer", "out", "waiting", "close_after", "closing", "deadline")
+    __slots__ = ("buffer", "close_after", "closing", "deadline", "fd", "out", "sock", "waiting")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -2268,12 +2286,12 @@ class Server:
         listener.setblocking(False)
         self.epoll = select.epoll()
         self.connections: Dict[int, Connection] = {}
-        self.started: set = set()  # the connections with a request started, not yet complete
+        self.started: Set[Connection] = set()  # the connections with a request started, not yet complete
         self.wake_reader, self.wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
         self.wake_writer.setblocking(False)
-        self.jobs: "queue.SimpleQueue[Optional[Tuple[Connection, bytes]]]" = queue.SimpleQueue()
-        self.done: "queue.SimpleQueue[Tuple[Connection, bytes]]" = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Optional[Tuple[Connection, bytes]]] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[Tuple[Connection, bytes]] = queue.SimpleQueue()
         self.workers: List[threading.Thread] = []
         self.pending = 0
         self.accepting = False
@@ -2310,7 +2328,7 @@ class Server:
             while not self.stopped:
                 if self.draining and not self.drain_deadline:
                     self._start_drain()
-                if self.draining and (not connections and not self.accepting or time.monotonic() > self.drain_deadline):
+                if self.draining and ((not connections and not self.accepting) or time.monotonic() > self.drain_deadline):
                     return
                 for fd, events in self.epoll.poll(self._poll_timeout()):
                     if fd == listener_fd:

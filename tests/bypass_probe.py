@@ -63,6 +63,7 @@ import socket
 import sys
 import tarfile
 import uuid
+from typing import Optional
 
 # name -> body template; {image} and {mode} are filled in ("host", or "" for the control).
 CASES = {
@@ -191,7 +192,7 @@ def json_body(value) -> bytes:
     return json.dumps(value).encode()
 
 
-def make_container(sock_path: str, image: str, host_config: dict = None, cmd=("sleep", "600"), start: bool = True) -> str:
+def make_container(sock_path: str, image: str, host_config: Optional[dict] = None, cmd=("sleep", "600"), start: bool = True) -> str:
     name = "due-probe-%s" % uuid.uuid4().hex[:10]
     body = {"Image": image, "Cmd": list(cmd), "HostConfig": dict({"NetworkMode": "none"}, **(host_config or {}))}
     status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
@@ -234,7 +235,8 @@ def probe_mounts(sock_path: str, image: str) -> list:
     os.chmod(os.path.join(secret_dir, "shadow"), 0o600)
     volume = "due-probe-bind-%s" % uuid.uuid4().hex[:8]
     plain = "due-probe-plain-%s" % uuid.uuid4().hex[:8]
-    request(sock_path, "POST", "/volumes/create", json_body({"Name": volume, "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": secret_dir}}))
+    request(sock_path, "POST", "/volumes/create",
+            json_body({"Name": volume, "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": secret_dir}}))
     containers = {}
     results = []
     try:
@@ -404,7 +406,7 @@ def probe_rootwork(sock_path: str, image: str) -> list:
         record("-v source that does not exist", status, message, os.path.exists(missing), control_of({"Binds": ["%s:/x" % existing]}))
 
         created = os.path.join(base, "created", "sub")
-        mount = {"Type": "bind", "Source": created, "Target": "/x", "BindOptions": {"CreateMountpoint": True}}
+        mount: dict = {"Type": "bind", "Source": created, "Target": "/x", "BindOptions": {"CreateMountpoint": True}}
         status, message, container_id = try_create_and_start(sock_path, image, {"Mounts": [mount]})
         made += [container_id] if container_id else []
         record("--mount bind with CreateMountpoint, source missing", status, message, os.path.exists(created),
@@ -445,8 +447,8 @@ def probe_rootwork(sock_path: str, image: str) -> list:
             volumes.append(volume)
             if how == "beforehand":
                 request(sock_path, "POST", "/volumes/create", json_body({"Name": volume, "Driver": "local", "DriverOpts": options}))
-                host_config = {"Binds": ["%s:/bin" % volume]}
-                nocopy = {"Binds": ["%s:/bin:nocopy" % volume]}
+                host_config: dict = {"Binds": ["%s:/bin" % volume]}
+                nocopy: dict = {"Binds": ["%s:/bin:nocopy" % volume]}
             else:
                 mount = {"Type": "volume", "Source": volume, "Target": "/bin",
                          "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": options}}}
@@ -533,8 +535,8 @@ def probe_engine(sock_path: str, image: str) -> list:
     try:
         plain = make_container(sock_path, proving)
         made.append(plain)
-        body = {"Image": proving, "Cmd": ["sleep", "600"], "User": "1000:1000", "HostConfig": {"NetworkMode": "none"}}
-        status, message = request(sock_path, "POST", "/containers/create", json_body(body))
+        as_user_body = {"Image": proving, "Cmd": ["sleep", "600"], "User": "1000:1000", "HostConfig": {"NetworkMode": "none"}}
+        status, message = request(sock_path, "POST", "/containers/create", json_body(as_user_body))
         as_user = json.loads(message)["Id"]
         made.append(as_user)
         request(sock_path, "POST", "/containers/%s/start" % as_user)

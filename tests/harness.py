@@ -104,9 +104,9 @@ class PluginProcess:
         tmp.write_text(json.dumps(config))
         tmp.replace(self.config_path)
 
-    def start(self) -> "PluginProcess":
+    def start(self) -> PluginProcess:
         PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 the process writes to it until stop() closes it
         self.proc = subprocess.Popen(
             [PLUGIN_PYTHON, "-I", "-S", str(PLUGIN), "--socket", str(self.socket), "--config", str(self.config_path)],
             stdout=self.log, stderr=self.log,
@@ -114,11 +114,17 @@ class PluginProcess:
         wait_for(self.socket.exists, 10, "plugin socket %s" % self.socket)
         return self
 
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("plugin %s was not started" % self.name)
+        return self.proc.pid
+
     def reconfigure(self, config: dict) -> None:
         """Write a new config, SIGHUP, and wait until the plugin logged the reload."""
         before = self.log_path.read_text().count('"event": "reload')
         self.write_config(config)
-        os.kill(self.proc.pid, signal.SIGHUP)
+        os.kill(self.pid, signal.SIGHUP)
         wait_for(lambda: self.log_path.read_text().count('"event": "reload') > before, 10, "plugin reload")
 
     def log_records(self) -> List[dict]:
@@ -148,7 +154,7 @@ class PrivateDockerd:
         self.userns_remap = userns_remap
         self.proc: Optional[subprocess.Popen] = None
 
-    def start(self, timeout: float = 60) -> "PrivateDockerd":
+    def start(self, timeout: float = 60) -> PrivateDockerd:
         config = self.root / "daemon.json"
         config.write_text("{}")  # never read the machine's /etc/docker/daemon.json
         args = [
@@ -160,7 +166,7 @@ class PrivateDockerd:
         if self.userns_remap:
             args.append("--userns-remap=default")
         args += ["--authorization-plugin=%s" % name for name in self.authz_plugins]
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 the process writes to it until stop() closes it
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, start_new_session=True)
         try:
             wait_for(lambda: self.proc.poll() is not None or _answers(self.socket), timeout, "dockerd")

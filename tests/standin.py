@@ -70,13 +70,13 @@ class StandInDaemon:
 
     # -- serving --------------------------------------------------------------------------------
 
-    def start(self) -> "StandInDaemon":
+    def start(self) -> StandInDaemon:
         daemon = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):
                 daemon.requests.append(self.path)
                 status, value = daemon.answer(self.path)
                 body = json.dumps(value).encode()
@@ -102,7 +102,7 @@ class StandInDaemon:
             self.server.server_close()
             os.unlink(self.socket_path)
 
-    def __enter__(self) -> "StandInDaemon":
+    def __enter__(self) -> StandInDaemon:
         return self.start()
 
     def __exit__(self, *exc) -> None:

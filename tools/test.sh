@@ -4,7 +4,7 @@
 #   1. tools/setup.sh              Debian packages + cached virtual environment
 #   2. tools/outer-dockerd.sh      private Docker engine for the test hosts
 #   3. tools/build-host-image.sh   Debian 12, 13 and forky host images (built once, reused)
-#   4. yamllint, ansible-lint, pytest tests/ (unit, integration, fleet), the
+#   4. yamllint, ansible-lint, ruff and mypy (pyproject.toml), pytest tests/ (unit, integration, fleet), the
 #      collection as users get it (pytest tests/collection), then
 #      `molecule test -s NAME` for every scenario
 #
@@ -93,6 +93,8 @@ for part in $TEST_PARTS; do
         lint)
             run_part yamllint yamllint --strict .
             run_part ansible-lint ansible-lint --offline
+            run_part ruff ruff check .
+            run_part mypy mypy
             ;;
         pytest)
             run_part "pytest tests/" run_pytest tests --ignore=tests/collection

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 docker-userns-enforcement project
 # SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: merge the keys this project manages into Docker's daemon.json."""
@@ -201,9 +200,9 @@ def parse_daemon_json(text, path="daemon.json"):
         raise DaemonJsonError(
             "%s is not valid JSON: %s (line %d, column %d); fix or remove it, nothing was changed"
             % (path, err.msg, err.lineno, err.colno)
-        )
+        ) from None
     except DaemonJsonError as err:
-        raise DaemonJsonError("%s: %s; fix it by hand, nothing was changed" % (path, err))
+        raise DaemonJsonError("%s: %s; fix it by hand, nothing was changed" % (path, err)) from None
     if not isinstance(data, dict):
         raise DaemonJsonError(
             "%s must hold a JSON object, found %s; nothing was changed" % (path, type(data).__name__)

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 docker-userns-enforcement project
 # SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: read, in one call, what the docker_userns role checks on a Docker host before it changes it."""
@@ -18,10 +17,10 @@ description:
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
   - The remap user's uid, the version of the Python that runs the plugin, whether systemd runs the host,
     and the kernel's limit on user namespaces.
-  - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names:
+  - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names;
     distributions backport fixes without changing Docker's version, and the enforcement plugin refuses what
     the engine's known vulnerabilities reach unless it is told that they are fixed.
-  - What already runs outside the remapping is not read here: the role asks the enforcement plugin
+  - What already runs outside the remapping is not read here; the role asks the enforcement plugin
     itself (its C(--report) mode), so that the report and the plugin decide alike.
   - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
     with the error, for the role to explain.
@@ -160,6 +159,7 @@ import os
 import pwd
 import re
 import stat
+from typing import Set
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -231,7 +231,7 @@ def cve_ids(text):
 
 def known_backports(package, version):
     """The CVE ids KNOWN_BACKPORTS says this package version fixes."""
-    fixed = set()
+    fixed: Set[str] = set()
     for name, pattern, lowest, cves in KNOWN_BACKPORTS:
         match = pattern.fullmatch(version) if name == package else None
         if match and int(match.group(1)) >= lowest:
@@ -259,7 +259,7 @@ def dockerd_info(module):
     rc, out, err = run(module, ["dockerd", "--version"])
     if rc != 0:
         return {"dockerd_version": "", "dockerd_error": (err or out).strip(), "dockerd_validates_config": False}
-    help_rc, help_out, help_err = run(module, ["dockerd", "--help"])
+    _help_rc, help_out, help_err = run(module, ["dockerd", "--help"])
     return {"dockerd_version": out.strip(), "dockerd_error": "",
             "dockerd_validates_config": "--validate" in help_out + help_err}
 
@@ -287,7 +287,7 @@ def daemon_info(module, count_objects):
 
 def service_flags(module, service):
     """Flags from the unit's ExecStart (drop-ins included) and from the running daemon's command line."""
-    rc, out, err = run(module, ["systemctl", "show", "--property=ExecStart", "--property=MainPID", service])
+    rc, out, _err = run(module, ["systemctl", "show", "--property=ExecStart", "--property=MainPID", service])
     properties = parse_systemctl_show(out) if rc == 0 else {}
     words = properties.get("ExecStart", "").split()
     main_pid = properties.get("MainPID", "0")
@@ -297,7 +297,7 @@ def service_flags(module, service):
 
 
 def python_version(module, python):
-    rc, out, err = module.run_command([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]) \
+    rc, out, _err = module.run_command([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]) \
         if os.access(python, os.X_OK) else (1, "", "")
     return out.strip() if rc == 0 else ""
 
@@ -309,20 +309,20 @@ def engine_package(module, dockerd):
     paths = [dockerd, os.path.realpath(dockerd)]
     if module.get_bin_path("dpkg-query"):
         for path in paths:
-            rc, out, err = run(module, ["dpkg-query", "--search", path])
+            rc, out, _err = run(module, ["dpkg-query", "--search", path])
             if rc == 0 and ":" in out:
                 package = out.split(":", 1)[0].strip().split(",")[0].strip()
-                rc, version, err = run(module, ["dpkg-query", "--show", "--showformat", "${Version}", package])
+                rc, version, _err = run(module, ["dpkg-query", "--show", "--showformat", "${Version}", package])
                 version = version.strip() if rc == 0 else ""
                 changelog = read_gzip_text("/usr/share/doc/%s/changelog.Debian.gz" % package) or ""
                 return package, version, sorted(set(cve_ids(changelog)) | known_backports(package, version))
     if module.get_bin_path("rpm"):
         for path in paths:
-            rc, out, err = run(module, ["rpm", "--query", "--file", "--queryformat", "%{NAME}\\n", path])
+            rc, out, _err = run(module, ["rpm", "--query", "--file", "--queryformat", "%{NAME}\\n", path])
             if rc == 0 and out.strip():
                 package = out.split()[0]
-                rc, version, err = run(module, ["rpm", "--query", "--queryformat", "%{VERSION}-%{RELEASE}", package])
-                rc_log, changelog, err = run(module, ["rpm", "--query", "--changelog", package])
+                rc, version, _err = run(module, ["rpm", "--query", "--queryformat", "%{VERSION}-%{RELEASE}", package])
+                rc_log, changelog, _err = run(module, ["rpm", "--query", "--changelog", package])
                 return package, version.strip() if rc == 0 else "", cve_ids(changelog if rc_log == 0 else "")
     return "", "", []
 

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 docker-userns-enforcement project
 # SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: give a user a subordinate id range in /etc/subuid or /etc/subgid."""
@@ -135,6 +134,7 @@ secontext:
 
 import os
 import tempfile
+from typing import List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -151,7 +151,7 @@ class SubidError(ValueError):
 
 def parse_subid(text, path="subid file"):
     """Return a list of (line, entry) with entry (name, start, count) or None for a blank line."""
-    parsed = []
+    parsed: List[Tuple[str, Optional[Tuple[str, int, int]]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             parsed.append((line, None))
@@ -185,7 +185,7 @@ def ensure_present(parsed, name, count, min_id, path="subid file"):
     entries = [entry for line, entry in parsed if entry]
     own = [e for e in entries if e[0] == name]
     others = [e for e in entries if e[0] != name]
-    for owner, start, size in own:
+    for _owner, start, size in own:
         for other, other_start, other_size in others:
             if _overlaps(start, size, other_start, other_size):
                 raise SubidError(

@@ -110,7 +110,8 @@ def test_tarball_holds_the_collection_with_real_modules(tarball):
 
 def test_tarball_leaves_out_what_only_the_tests_use(tarball):
     tops = {name.split("/")[0] for name in members(tarball)}
-    for left_out in ("molecule", "bench", "tools", ".ci", ".config", ".hypothesis", "build", "Makefile", "requirements-dev.txt"):
+    for left_out in ("molecule", "bench", "tools", ".ci", ".config", ".hypothesis", "build", "Makefile", "requirements-dev.txt",
+                     "pyproject.toml"):
         assert left_out not in tops, left_out
     assert not [name for name in members(tarball) if name.startswith(("tests/unit", "tests/integration", "tests/fleet", "tests/collection"))]
 
@@ -127,7 +128,9 @@ def test_an_untracked_file_is_never_packed(workdir):
         # The trap this guards against: a plain build of the work tree packs them.
         plain = run(["ansible-galaxy", "collection", "build", "--force", "--output-path", workdir / "plain-dist", ROOT],
                     env=ansible_env(), cwd=workdir)
-        plain_names = members(Path(re.search(r"Created collection for \S+ at (\S+)", plain.stdout).group(1)))
+        created = re.search(r"Created collection for \S+ at (\S+)", plain.stdout)
+        assert created, plain.stdout
+        plain_names = members(Path(created.group(1)))
     finally:
         for canary in canaries:
             canary.unlink(missing_ok=True)

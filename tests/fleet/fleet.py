@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEV_CACHE = Path(os.environ.get("DOCKER_USERNS_DEV_CACHE", "/var/cache/docker-userns-dev"))
@@ -26,7 +26,7 @@ NESTED_IMAGE = "busybox:local"
 
 # Every capability but SYS_RESOURCE, which these machines lack (why --privileged fails here);
 # the same list as .config/molecule/config.yml and tools/demo.sh.
-HOST_CAPS = (
+HOST_CAPS = (  # noqa: SIM905 one word list, written as in .config/molecule/config.yml and tools/demo.sh
     "AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER "
     "FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN "
     "NET_BIND_SERVICE NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN SYS_BOOT "
@@ -113,7 +113,7 @@ class Fleet:
         self.image = image
 
     # ---- lifecycle ------------------------------------------------------------------------
-    def start(self, boot_timeout: float = 240) -> "Fleet":
+    def start(self, boot_timeout: float = 240) -> Fleet:
         self.remove_stale()
         caps = [arg for cap in HOST_CAPS for arg in ("--cap-add", cap)]
         for name in self.names:
@@ -214,7 +214,7 @@ def audit_failing(row: Dict[str, str]) -> bool:
     return "FAIL" in (row["cis_2_9"], row["cis_2_12"], row["cis_5_31"])
 
 
-def run_playbook(playbook: str, inventory: Path, extra_args: List[str] = (), env: Optional[Dict[str, str]] = None,
+def run_playbook(playbook: str, inventory: Path, extra_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None,
                  log: Optional[Path] = None, timeout: float = 1800) -> PlaybookRun:
     """Run one ansible-playbook from the repository root; its output also goes to `log`."""
     binary = shutil.which("ansible-playbook")

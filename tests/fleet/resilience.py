@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 from fleet import NESTED_IMAGE, REPO, Fleet, outer_env, run_playbook
 
@@ -60,7 +60,7 @@ def plugin_version(fleet: Fleet, host: str) -> str:
     return fleet.run(host, "python3", PLUGIN_PATH, "--version").stdout.decode().split()[-1]
 
 
-def newer_role(workdir: Path, bump: int = 1) -> (Path, str):
+def newer_role(workdir: Path, bump: int = 1) -> Tuple[Path, str]:
     """A copy of the role whose plugin file is the current one with a patch version `bump` higher."""
     roles = workdir / ("newer-roles-%d" % bump)
     if roles.exists():

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet import (Fleet, audit_failing, audit_table, remove_enforcement_by_hand,  # noqa: E402
-                   require_outer_dockerd_and_image, run_playbook)
-from resilience import PLUGIN_PATH, kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402
+from fleet import Fleet, audit_failing, audit_table, remove_enforcement_by_hand, require_outer_dockerd_and_image, run_playbook
+from resilience import PLUGIN_PATH, kill_under_load, restart_under_load, upgrade_under_load
 
 # The daemon.json every host has before the role: the rollout must keep it where it fails.
 PREVIOUS_DAEMON_JSON = '{\n  "log-opts": {"max-size": "10m", "max-file": "2"}\n}\n'

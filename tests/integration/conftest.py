@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import PluginProcess, PrivateDockerd, remove_tree, short_tempdir  # noqa: E402
+from harness import PluginProcess, PrivateDockerd, remove_tree, short_tempdir
 
 DEFAULT_CONFIG: dict = {}
 

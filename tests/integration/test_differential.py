@@ -99,7 +99,7 @@ def run_through_the_daemon(dockerd, plugin, body) -> str:
     status, answer = dockerd.api("POST", "/v1.41/containers/create?name=%s" % container, body, {"Content-Type": "application/json"})
     made_host = False
     if status == 201:
-        status_i, inspect = dockerd.api("GET", "/containers/%s/json" % container)
+        _status, inspect = dockerd.api("GET", "/containers/%s/json" % container)
         made_host = json.loads(inspect)["HostConfig"]["UsernsMode"] == "host"
         dockerd.api("DELETE", "/containers/%s?force=1" % container)
     verdict = plugin_verdict(plugin, container)

@@ -12,12 +12,13 @@ import base64
 import json
 import sys
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import PluginProcess, api, remove_tree, short_tempdir  # noqa: E402
-from standin import StandInDaemon  # noqa: E402
+from harness import PluginProcess, api, remove_tree, short_tempdir
+from standin import StandInDaemon
 
 BOX = {"Id": "b" * 64, "Name": "/box", "HostConfig": {"NetworkMode": "none"}, "Config": {"User": ""}, "Mounts": []}
 USER_BOX = {"Id": "c" * 64, "Name": "/userbox", "HostConfig": {"NetworkMode": "none"}, "Config": {"User": "1000"}, "Mounts": []}
@@ -28,7 +29,7 @@ PLUGIN_INSTALL = ("POST", "/v1.41/plugins/pull?remote=vieux/sshfs", ())  # an em
 BUILDKIT = ("POST", "/v1.41/build?version=2&t=x", None)
 
 # version -> the requests refused there, by the CVE each refusal must name
-REFUSED = {
+REFUSED: Dict[str, Dict[tuple, str]] = {
     "24.0.9": {COPY_OUT: "CVE-2026-41568", COPY_IN: "CVE-2026-41568", COPY_IN_AS_USER: "CVE-2026-41568",
                PLUGIN_INSTALL: "CVE-2026-33997", BUILDKIT: "CVE-2026-33747"},
     "28.5.2": {COPY_OUT: "CVE-2026-41568", COPY_IN: "CVE-2026-41568", COPY_IN_AS_USER: "CVE-2026-41568",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
-from conftest_modules import load_module, run_module  # noqa: E402
+from conftest_modules import load_module, run_module
 
 mod = load_module("docker_userns_host_info")
 

@@ -14,14 +14,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import List, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
-from harness import PLUGIN, api, short_tempdir, wait_for  # noqa: E402
+import plugin_module
+from harness import PLUGIN, api, short_tempdir, wait_for
 
 plugin = plugin_module.load()
 CREATE_HOST = {"RequestMethod": "POST", "RequestUri": "/containers/create", "RequestBody": "eyJIb3N0Q29uZmlnIjp7IlVzZXJuc01vZGUiOiJob3N0In19"}
@@ -56,7 +57,7 @@ def raw_exchange(path: str, data: bytes, timeout: float = 5.0) -> bytes:
     try:
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
-        chunks = []
+        chunks: List[bytes] = []
         while True:
             chunk = sock.recv(65536)
             if not chunk:
@@ -180,6 +181,7 @@ def test_socket_activation_uses_fd_3_and_sigterm_exits_cleanly(sockdir):
         assert post(path, "/Plugin.Activate", {}) == {"Implements": ["authz"]}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+        assert proc.stderr is not None
         log = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]
         assert log[0]["event"] == "start" and log[0]["socket_activated"] is True
         assert log[-1]["event"] == "stop"
@@ -231,6 +233,7 @@ def start_activated(listener: socket.socket, extra_args=(), log=None) -> subproc
     Its log goes to a file (like journald, a reader that keeps up), or to a pipe read at the end."""
     script = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "%s" -I -S "%s" --socket /nonexistent/never.sock %s' % (
         sys.executable, PLUGIN, " ".join(extra_args))
+
     def as_fd_3():
         os.dup2(listener.fileno(), 3)
         os.set_inheritable(3, True)  # dup2 onto itself would keep close-on-exec
@@ -246,51 +249,54 @@ class GoLikeClient:
     empty body, which the plugin must refuse)."""
 
     def __init__(self, path: str):
-        self.path, self.sock, self.buffer = path, None, b""
+        self.path, self.buffer = path, b""
+        self.sock: Optional[socket.socket] = None
         self.resent = self.lost = 0
 
-    def _connect(self):
+    def _connect(self) -> socket.socket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(30)
         self.sock.connect(self.path)
         self.buffer = b""
+        return self.sock
 
     def authz(self, payload: bytes):
         request = b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
         while True:
-            if self.sock is None:
-                self._connect()
+            sock = self.sock or self._connect()
             try:
-                self.sock.sendall(request)
+                sock.sendall(request)
             except (BrokenPipeError, ConnectionResetError):
                 self.resent += 1  # nothing written: Go sends it again on a new connection
-                self.sock.close()
+                sock.close()
                 self.sock = None
                 continue
             try:
-                return self._answer()
+                return self._answer(sock)
             except (ConnectionResetError, EOFError):
                 self.lost += 1
-                self.sock.close()
+                sock.close()
                 self.sock = None
                 return None
 
-    def _answer(self):
+    def _answer(self, sock: socket.socket):
         while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
+            chunk = sock.recv(65536)
             if not chunk:
                 raise EOFError()
             self.buffer += chunk
         head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        length_field = re.search(rb"Content-Length: (\d+)", head)
+        assert length_field, head
+        length = int(length_field.group(1))
         while len(rest) < length:
-            chunk = self.sock.recv(65536)
+            chunk = sock.recv(65536)
             if not chunk:
                 raise EOFError()
             rest += chunk
         self.buffer = rest[length:]
         if b"Connection: close" in head:
-            self.sock.close()
+            sock.close()
             self.sock = None
         return json.loads(rest[:length])
 

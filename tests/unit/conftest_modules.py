@@ -19,6 +19,7 @@ MODULES = Path(__file__).resolve().parents[2] / "plugins" / "modules"
 
 def load_module(name):
     spec = importlib.util.spec_from_file_location("module_" + name, MODULES / (name + ".py"))
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

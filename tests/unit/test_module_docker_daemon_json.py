@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -166,7 +167,7 @@ def test_main_keeps_mode_and_makes_a_backup(tmp_path, capsys):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     backup = result["backup_file"]
     assert os.path.dirname(backup) == str(tmp_path)
-    assert open(backup).read() == '{"debug": true}'
+    assert Path(backup).read_text() == '{"debug": true}'
 
 
 def test_main_absent_removes_plugin_and_remap_but_keeps_foreign_keys(tmp_path, capsys):

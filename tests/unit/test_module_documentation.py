@@ -120,6 +120,15 @@ def test_what_return_calls_always_is_in_every_result(name, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("name", MODULE_NAMES)
+def test_documentation_is_yaml_that_names_the_module(name):
+    # ansible-doc and the sanity tests refuse a module whose DOCUMENTATION does not parse (a line
+    # ending in "word:" inside a list item turns it into a mapping key).
+    documentation = yaml.safe_load(load_module(name).DOCUMENTATION)
+    assert documentation["module"] == name
+    assert documentation["short_description"] and documentation["description"] and documentation["options"]
+
+
+@pytest.mark.parametrize("name", MODULE_NAMES)
 def test_examples_call_the_module_by_its_fully_qualified_name(name):
     module = load_module(name)
     tasks = yaml.safe_load(module.EXAMPLES)

@@ -77,7 +77,7 @@ def test_every_handler_is_named_for_the_role_and_every_notify_reaches_one():
     # "Restart Docker" would be replaced by (or replace) a baseline's handler of the same name.
     handlers = [h["name"] for h in _tasks(yaml.safe_load((ROLE / "handlers" / "main.yml").read_text()))]
     assert handlers and all("docker_userns" in name for name in handlers), handlers
-    notified = set()
+    notified: set = set()
     for path in (ROLE / "tasks").glob("*.yml"):
         for task in _tasks(yaml.safe_load(path.read_text())):
             notify = task.get("notify", [])
@@ -93,7 +93,7 @@ def test_the_roles_namespace_is_the_collections():
 
 def test_meta_names_exactly_the_debian_suites_molecule_tests():
     configs = [ROOT / ".config" / "molecule" / "config.yml", *sorted((ROOT / "molecule").glob("*/molecule.yml"))]
-    tested = set()
+    tested: set = set()
     for path in configs:
         platforms = yaml.safe_load(path.read_text()).get("platforms") or []
         tested.update(p["image"].split(":", 1)[1] for p in platforms if p["image"].startswith("docker-userns-host:"))

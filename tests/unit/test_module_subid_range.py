@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -119,5 +120,5 @@ def test_main_absent_removes_every_line_of_the_user_and_keeps_mode(tmp_path, cap
     assert result["changed"] is True
     assert path.read_text() == "alice:165536:65536\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert open(result["backup_file"]).read().count("dockremap") == 2
+    assert Path(result["backup_file"]).read_text().count("dockremap") == 2
     assert run_module(mod, capsys, {"path": str(path), "name": "dockremap", "state": "absent"})["changed"] is False

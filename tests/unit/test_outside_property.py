@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
-from standin import StandInDaemon  # noqa: E402
+import plugin_module
+from standin import StandInDaemon
 
 plugin = plugin_module.load()
 MODES = ("PidMode", "IpcMode", "NetworkMode")
@@ -75,9 +75,8 @@ def refused_by_the_plugin(socket_path: str, names) -> set:
 
 @pytest.fixture(scope="module")
 def daemon():
-    with tempfile.TemporaryDirectory(prefix="due-prop-") as tmp:
-        with StandInDaemon(str(Path(tmp) / "docker.sock")) as standin:
-            yield standin
+    with tempfile.TemporaryDirectory(prefix="due-prop-") as tmp, StandInDaemon(str(Path(tmp) / "docker.sock")) as standin:
+        yield standin
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -96,7 +95,7 @@ def test_the_report_and_the_plugin_name_the_same_containers(daemon, containers):
 
 def test_the_report_as_the_role_runs_it_agrees_too():
     """The same, once through the command line the role runs (python3 -I -S FILE --report)."""
-    containers = [
+    containers: list = [
         {"Id": container_id(1), "Name": "/root", "HostConfig": {"UsernsMode": "host"}, "State": {"Status": "running"}},
         {"Id": container_id(2), "Name": "/mid", "HostConfig": {"NetworkMode": "container:root"}, "State": {"Status": "exited"}},
         {"Id": container_id(3), "Name": "/tail", "HostConfig": {"PidMode": "container:" + container_id(2)[:6]}, "State": {}},

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 
@@ -34,7 +34,7 @@ def inspect(n: int, name: str, userns: str = "", pid: str = "", ipc: str = "", n
     }
 
 
-class FakeDaemon(plugin.ContainerLookup):
+class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugin: the file, loaded at run time
     """Answers lookups as the daemon would, and counts them. Host paths are the real ones."""
 
     def __init__(self, containers=(), execs=None, volumes=None, failing=False, version="29.7.2",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 
@@ -105,3 +105,30 @@ def test_numbers_are_never_strings():
 def test_what_cannot_be_read_raises_undecodable(body):
     with pytest.raises(plugin.Undecodable):
         hc(body)
+
+
+def test_every_struct_field_has_a_schema():
+    # A struct field without one would make every body that uses it fail to decode (denied).
+    schemas = [value for value in vars(plugin).values() if isinstance(value, plugin.Schema)]
+    fields, seen = [], set()
+    while schemas:
+        schema = schemas.pop()
+        if id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        for field in schema.by_fold.values():
+            fields.append(field)
+            if field.schema is not None:
+                schemas.append(field.schema)
+    assert {"HostConfig", "Mounts", "BindOptions", "TaskTemplate"} <= {field.name for field in fields}
+    for field in fields:
+        if field.kind in ("struct", "ptr", "structs"):
+            assert isinstance(field.schema, plugin.Schema), field.name
+        else:
+            assert field.schema is None, field.name
+
+
+def test_a_struct_field_without_a_schema_is_an_error_not_a_skip():
+    broken = plugin.Schema([plugin.Field("HostConfig", "ptr")])
+    with pytest.raises(TypeError, match="HostConfig"):
+        plugin.go_decode_struct(broken, plugin.parse_go_json(b'{"HostConfig": {"UsernsMode": "host"}}'), {})

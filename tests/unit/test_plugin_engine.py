@@ -104,7 +104,7 @@ def test_docker_cp_works_where_it_is_fixed(method, uri):
 
 
 def test_copying_into_a_container_is_refused_where_the_daemon_runs_its_decompressors():
-    fixed = {"version": "26.1.5+dfsg1", "fixed": sorted(COPY)}
+    fixed: dict = {"version": "26.1.5+dfsg1", "fixed": sorted(COPY)}
     decision = cp("PUT", "/containers/box/archive?path=/tmp", on("26.1.5+dfsg1"), engine_fixes=fixed)
     assert not decision.allow and "CVE-2026-41567" in decision.message and "xz or unpigz" in decision.message
     assert cp("GET", "/containers/box/archive?path=/tmp", on("26.1.5+dfsg1"), engine_fixes=fixed).allow

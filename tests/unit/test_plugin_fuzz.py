@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 CONFIG = plugin.validate_config({})

@@ -7,6 +7,7 @@ a real dockerd in tests/integration/test_existing_containers.py.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from urllib.parse import unquote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 A, B = "a1" * 32, "b2" * 32
@@ -138,8 +139,6 @@ def test_exempt_users_switch_the_cache_off():
 
 
 # --- the small HTTP client's response reader (the real daemon's answers: tests/integration) -----
-
-import io  # noqa: E402
 
 
 def read(raw: bytes):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 DEFAULTS = plugin.validate_config({})
@@ -24,7 +24,7 @@ def authz(method: str, uri: str, body=None, headers=None, user: str = "") -> dic
     return payload
 
 
-class NoContainers(plugin.ContainerLookup):
+class NoContainers(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugin: the file, loaded at run time
     """A daemon without containers or volumes ("no such container"), of a version with no known
     flaw; host paths are this machine's own."""
 
@@ -47,7 +47,7 @@ class NoContainers(plugin.ContainerLookup):
         return plugin.inspect_host_path(path)
 
 
-def verdict(payload, lookup=NoContainers(), **config):
+def verdict(payload, lookup=NoContainers(), **config):  # noqa: B008 stateless, so one shared default is safe
     decision, _request = plugin.decide(payload, plugin.validate_config(config), lookup)
     return decision
 
@@ -201,7 +201,7 @@ def test_managed_plugins_are_denied_by_default(uri):
 
 def test_allowlisted_plugins_are_allowed_in_any_spelling():
     config = {"allowed_plugins": ["vieux/sshfs"]}
-    privileges = []  # the body of a pull: the privileges the user granted
+    privileges: list = []  # the body of a pull: the privileges the user granted
     assert verdict(authz("POST", "/plugins/pull?remote=docker.io/vieux/sshfs:latest", privileges), **config).allow
     assert verdict(authz("POST", "/plugins/vieux/sshfs:latest/enable"), **config).allow
     assert not verdict(authz("POST", "/plugins/pull?remote=vieux/sshfs&name=evil", privileges), **config).allow
@@ -241,7 +241,8 @@ def test_exempt_users_skip_the_rules():
     assert not verdict(authz("POST", "/containers/create", HOST, user=""), exempt_users=["admin"]).allow
 
 
-@pytest.mark.parametrize("payload", [None, [], "x", {}, {"RequestMethod": "POST"}, {"RequestMethod": "POST", "RequestUri": "/containers/create", "RequestBody": "!!"}])
+@pytest.mark.parametrize("payload", [None, [], "x", {}, {"RequestMethod": "POST"},
+                                     {"RequestMethod": "POST", "RequestUri": "/containers/create", "RequestBody": "!!"}])
 def test_garbage_payloads_are_denied_even_in_audit_mode(payload):
     decision = verdict(payload, mode="audit")
     assert not decision.allow and decision.rule == "unreadable-request"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-import plugin_module  # noqa: E402
+import plugin_module  # noqa: E402 (sys.path above)
 
 
 def _galaxy_version():
@@ -27,7 +26,7 @@ def _key(version):
 
 def test_the_plugin_and_the_collection_have_the_same_version():
     # A host's `docker-userns-enforcement-plugin --version` must name the collection release it came from.
-    assert plugin_module.load().VERSION == _galaxy_version()
+    assert _galaxy_version() == plugin_module.load().VERSION
 
 
 def test_the_version_is_not_older_than_any_release():
