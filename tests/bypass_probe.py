@@ -259,7 +259,8 @@ def probe_mounts(sock_path: str, image: str) -> list:
                 results.append({
                     "class": "mounts", "case": "%s through a %s" % (case, via),
                     "attempt": outcome(status, message if method != "GET" else message[:80]),
-                    "control": None if "copy route" in case else outcome(control_status, control_message[:80] if succeeded(control_status) else control_message),
+                    "control": None if "copy route" in case
+                    else outcome(control_status, control_message[:80] if succeeded(control_status) else control_message),
                     "escaped": written or (succeeded(status) and method != "POST") or SECRET.decode().strip() in message,
                 })
     finally:
