@@ -1769,7 +1769,7 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
     route = classify(request) if request else OTHER_ROUTE
     if route.target is not None:
         who["target"] = route.target[:100]
-    if route.kind == CONTAINER_CREATE:
+    if request is not None and route.kind == CONTAINER_CREATE:
         who["name"] = _create_name(request)[:100]
         if decision.decision != "allow" and request.body:
             try:

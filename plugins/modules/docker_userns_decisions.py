@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 docker-userns-enforcement project
 # SPDX-License-Identifier: MIT (see LICENSE)
 """Ansible module: what the enforcement plugin refused, or would have refused, on a Docker host."""
@@ -157,6 +156,7 @@ import json
 import os
 import re
 import time
+from typing import Any, Dict
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -200,7 +200,7 @@ def example(record):
 def summarize(lines, ignore_images=(), examples=3):
     """Count the decision lines of the plugin's journal (``journalctl -o cat``) by decision and rule."""
     ignore_images = set(ignore_images)
-    summary = {"lines_read": 0, "counts": {}, "examples": {}, "ignored": 0, "unreadable": 0, "dropped": 0}
+    summary: Dict[str, Any] = {"lines_read": 0, "counts": {}, "examples": {}, "ignored": 0, "unreadable": 0, "dropped": 0}
     counts, kept = summary["counts"], summary["examples"]
     for line in lines:
         summary["lines_read"] += 1

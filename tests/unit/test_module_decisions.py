@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils.testing import patch_module_args
 
 from conftest_modules import load_module, run_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 mod = load_module("docker_userns_decisions")
 plugin = plugin_module.load()

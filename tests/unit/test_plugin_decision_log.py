@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module  # noqa: E402
+import plugin_module
 
 plugin = plugin_module.load()
 

@@ -115,7 +115,7 @@ def test_cleaning_them_up_stays_possible(host):
 def test_the_report_requests_reached_docker(host):
     made = json.loads(host.file(f"{SNAPSHOT_DIR}/report-requests.json").content_string)
     # Only the Debian 12 host made them; the plugin let each through (audit mode), Docker answered.
-    for kind, method, path, status in made:
+    for _kind, method, path, status in made:
         assert status != 403, (method, path, status)
     assert [m[0] for m in made].count("would-deny") in (0, 3)
 
