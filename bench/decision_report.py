@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import TUNED_ANSIBLE_ENV, Fleet, audit_table, logs_dir, outer_env, require_outer_dockerd_and_image, run_playbook  # noqa: E402
+from fleet import TUNED_ANSIBLE_ENV, Fleet, audit_table, logs_dir, outer_env, require_outer_dockerd_and_image, run_playbook  # noqa: E402 (sys.path above)
 
 UNIT = "docker-userns-enforcement-plugin.service"
 PLUGIN_SOCKET = "/run/docker/plugins/deny-userns-mode-host.sock"
