@@ -31,7 +31,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import TUNED_ANSIBLE_ENV, Fleet, audit_table, logs_dir, outer_env, require_outer_dockerd_and_image, run_playbook  # noqa: E402 (sys.path above)
+from fleet import (  # noqa: E402 (sys.path above)
+    TUNED_ANSIBLE_ENV,
+    Fleet,
+    audit_table,
+    converge_one_host,
+    logs_dir,
+    outer_env,
+    require_outer_dockerd_and_image,
+    run_playbook,
+)
 
 UNIT = "docker-userns-enforcement-plugin.service"
 PLUGIN_SOCKET = "/run/docker/plugins/deny-userns-mode-host.sock"
@@ -132,11 +141,7 @@ def main() -> int:
     fleet = Fleet("due-bench-report", 1, workdir)
     host = fleet.names[0]
     try:
-        fleet.start()
-        converge = run_playbook("playbooks/site.yml", fleet.inventory(), ["-e", "docker_userns_mode=audit"], log=workdir / "converge.log")
-        if converge.rc != 0:
-            print(converge.output[-4000:], file=sys.stderr)
-            raise SystemExit("converging %s failed; see %s" % (host, workdir / "converge.log"))
+        converge_one_host(fleet, workdir, ["-e", "docker_userns_mode=audit"])
         fleet.run(host, "mkdir", "-p", HOST_DIR, os.path.dirname(DROP_IN))
         fleet.write_file(host, HOST_DIR + "/feed.py", FEED)
         fleet.write_file(host, HOST_DIR + "/timer.py", TIMER)

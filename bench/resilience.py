@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
-from fleet import Fleet, logs_dir, require_outer_dockerd_and_image, run_playbook  # noqa: E402 (sys.path above)
+from fleet import Fleet, converge_one_host, logs_dir, require_outer_dockerd_and_image  # noqa: E402 (sys.path above)
 from resilience import kill_under_load, restart_under_load, upgrade_under_load  # noqa: E402 (sys.path above)
 
 
@@ -37,12 +37,7 @@ def main() -> int:
     fleet = Fleet("due-bench-res", 1, workdir)
     host = fleet.names[0]
     try:
-        fleet.start()
-        converge = run_playbook("playbooks/site.yml", fleet.inventory(),
-                                ["-e", "docker_userns_accept_data_root_switch=true"], log=workdir / "converge.log")
-        if converge.rc != 0:
-            print(converge.output[-4000:], file=sys.stderr)
-            raise SystemExit("converging %s failed; see %s" % (host, workdir / "converge.log"))
+        converge_one_host(fleet, workdir, ["-e", "docker_userns_accept_data_root_switch=true"])
 
         killed = kill_under_load(fleet, host, kills=args.kills, clients=args.clients)
         recoveries = [k["recovery_s"] for k in killed["kills"]]

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -231,3 +232,15 @@ def run_playbook(playbook: str, inventory: Path, extra_args: Sequence[str] = (),
     if log is not None:
         log.write_text(output)
     return PlaybookRun(result.returncode, seconds, output)
+
+
+def converge_one_host(fleet: Fleet, workdir: Path, extra_args: Sequence[str]) -> str:
+    """Start the fleet's only host and apply site.yml to it; stop the benchmark with the log's tail
+    when that fails. Returns the host's name."""
+    host = fleet.names[0]
+    fleet.start()
+    converge = run_playbook("playbooks/site.yml", fleet.inventory(), extra_args, log=workdir / "converge.log")
+    if converge.rc != 0:
+        print(converge.output[-4000:], file=sys.stderr)
+        raise SystemExit("converging %s failed; see %s" % (host, workdir / "converge.log"))
+    return host
