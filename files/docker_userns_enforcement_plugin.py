@@ -2690,6 +2690,16 @@ def run_report(config: Dict[str, Any]) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def release_startup_memory() -> None:
+    """Give back to the system what compiling this file at start took: about 5 MB that the C
+    allocator keeps once freed (glibc's malloc_trim). Where there is no glibc, nothing to do."""
+    try:
+        import ctypes  # only here: a long-running process pays for it once
+        ctypes.CDLL(None).malloc_trim(0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default=DEFAULT_SOCKET, help="socket to bind when not socket-activated (default %(default)s)")
@@ -2731,6 +2741,7 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
     signal.signal(signal.SIGTERM, lambda signum, frame: server.drain())
     signal.signal(signal.SIGINT, lambda signum, frame: server.drain())
     signal.signal(signal.SIGHUP, lambda signum, frame: plugin.reload())
+    release_startup_memory()
     log_event("start", version=VERSION, plugin=name, mode=config["mode"], socket_activated=activated,
               socket=None if activated else args.socket, pid=os.getpid(), docker_socket=config["docker_socket"])
     try:
