@@ -804,14 +804,19 @@ def outside_reason(container: Container, lookup: ContainerLookup) -> Optional[st
     return reason
 
 
+def local_volume_binds(options: Dict[str, str]) -> bool:
+    """A local volume whose mount options bind its device, a host path (o=bind or rbind)."""
+    flags = [flag.strip() for flag in options.get("o", "").split(",")]
+    return "bind" in flags or "rbind" in flags
+
+
 def volume_host_path(volume: Volume) -> Optional[str]:
     """What a volume shows of the host, or None for a plain volume the daemon keeps itself."""
     if volume.driver != "local":
         return "its driver %s keeps it where the plugin cannot see" % volume.driver
     options = volume.options
-    flags = [flag.strip() for flag in options.get("o", "").split(",")]
     device, kind = options.get("device", ""), options.get("type", "")
-    if "bind" in flags or "rbind" in flags:
+    if local_volume_binds(options):
         return "it binds %s" % (device or "a host path")
     if device and kind != "tmpfs":
         return "it mounts %s%s" % (device, " (type %s)" % kind if kind else "")
@@ -930,12 +935,6 @@ def inspect_host_path(path: str) -> HostPath:
         return HostPath(exists=True, is_dir=is_dir, empty=empty, root_only=root_only, changeable_by=changeable)
     except OSError as err:
         raise LookupFailed("cannot look at %s on the host: %s" % (path[:200], err.strerror or err)) from None
-
-
-def overlaps(path: str, other: str) -> bool:
-    """path is other, lies below it, or holds it."""
-    path, other = path.rstrip("/") or "/", other.rstrip("/") or "/"
-    return path == other or other.startswith(path.rstrip("/") + "/") or path.startswith(other + "/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1412,7 +1411,7 @@ def _bind_source_problem(ctx: Context, source: str, creates: bool) -> Optional[s
     if not source.startswith("/") or "\\" in source:
         return "the daemon reads %r as a path relative to its own working directory" % source[:200]
     data_root = ctx.lookup.data_root()
-    if overlaps(source, data_root):
+    if _overlaps(source, data_root):
         return ("it shows Docker's data directory %s, where the remapped root owns the files and volumes of every "
                 "container" % data_root)
     if not creates:
@@ -1465,9 +1464,7 @@ def _copy_up_problem(ctx: Context, mount: PlannedMount) -> Optional[str]:
     options = existing.options if existing else mount.options
     if driver != "local":
         return "its driver %s keeps it where the plugin cannot look, and the daemon would copy into it as real root" % driver
-    shows = volume_host_path(Volume(mount.source, driver, options))
-    flags = [flag.strip() for flag in options.get("o", "").split(",")]
-    if shows and ("bind" in flags or "rbind" in flags):
+    if local_volume_binds(options):
         # With a subpath the daemon fills that directory inside the bound one (it cannot leave it).
         device = options.get("device", "")
         if mount.subpath and device.startswith("/"):
@@ -1480,6 +1477,7 @@ def _copy_up_problem(ctx: Context, mount: PlannedMount) -> Optional[str]:
             return ("it binds the host directory %s, which %s could empty or replace while the daemon checks it and copies "
                     "into it" % (device, where.changeable_by or "someone besides root"))
         return None
+    shows = volume_host_path(Volume(mount.source, driver, options))
     if shows:
         return "%s, and the daemon would copy into it as real root without the plugin seeing whether it is empty" % shows
     if existing is not None:
