@@ -1088,6 +1088,7 @@ class Context(NamedTuple):
     lookup: ContainerLookup
     host_config: Optional[Dict[str, Any]]  # what the daemon will apply to a new container
     task_template: Optional[Dict[str, Any]]  # a swarm service's TaskTemplate
+    mounts: List[PlannedMount]  # what a new container will mount (Binds and Mounts)
     holds: List[str]  # volumes to hold while the daemon handles this request, if it is allowed
 
     @property
@@ -1433,7 +1434,7 @@ def rule_bind_sources(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     restart, and for docker cp (which sets up the container's mounts too)."""
     binds: List[Tuple[str, str, bool]] = []  # (source, how the request or container has it, created when missing)
     if ctx.kind == CONTAINER_CREATE and ctx.host_config:
-        binds = [(m.source, m.spelling, m.creates_source) for m in planned_mounts(ctx.host_config) if m.kind == "bind"]
+        binds = [(m.source, m.spelling, m.creates_source) for m in ctx.mounts if m.kind == "bind"]
         for spec in ctx.host_config.get("VolumesFrom", []):
             other = ctx.lookup.container(spec.split(":", 1)[0])
             if other is not None:  # none: the daemon refuses the create
@@ -1500,7 +1501,7 @@ def rule_volumes(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
         return Denial("volume-copy", "--volume-driver %s is not allowed: the daemon would copy the image's files, as real root, "
                       "into volumes of that driver (the image's own volumes included), where the plugin cannot look; create the "
                       "volumes with docker volume create --driver %s and mount them with nocopy" % (driver, driver))
-    for mount in planned_mounts(ctx.host_config):
+    for mount in ctx.mounts:
         if mount.kind != "volume":
             continue
         if mount.source and ctx.lookup.volume_held(mount.source):
@@ -1699,7 +1700,9 @@ def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup =
     if route.kind == OTHER:
         return None, ()
     try:
-        ctx = Context(request, route, _OncePerRequest(lookup), _host_config(request, route), _task_template(request, route), [])
+        host_config = _host_config(request, route)
+        mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
+        ctx = Context(request, route, _OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
         for rule in RULES:
             denial = rule(ctx, config)
             if denial:
