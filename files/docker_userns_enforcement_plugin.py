@@ -760,48 +760,39 @@ def outside_reason(container: Container, lookup: ContainerLookup) -> Optional[st
     container decided once. A link to a container that no longer exists, or a chain that comes
     back to itself, leaves its user namespace unknown: that counts as outside (fail closed).
     """
-    decided: Dict[str, Optional[str]] = {}  # container ID -> reason, once known
-    path: List[Tuple[Container, Iterator[Tuple[str, str]]]] = []  # the chain being followed
-    pending: List[str] = []  # the namespace each container on the path joins the next one by
-
-    def enter(entered: Container) -> Optional[str]:
-        if entered.host_userns:
-            return HOST_USERNS_REASON
-        path.append((entered, iter(entered.joins)))
-        return None
-
-    reason = enter(container)
+    inside: Set[str] = set()  # IDs of containers found to join only containers inside
+    # The chain being followed: each container, its joins not looked at yet, and the namespace by
+    # which the one before it joins it.
+    path: List[Tuple[Container, Iterator[Tuple[str, str]], str]] = []
+    reason = HOST_USERNS_REASON if container.host_userns else None
+    if reason is None:
+        path.append((container, iter(container.joins), ""))
     while path and reason is None:
-        current, joins = path[-1]
+        current, joins, _via = path[-1]
         step = next(joins, None)
         if step is None:  # every join inside: so is this one
             path.pop()
-            decided[current.id] = None
-            if pending:
-                pending.pop()
+            inside.add(current.id)
             continue
         namespace, ref = step
         joined = lookup.container(ref)
         if joined is None:
-            reason = "shares the %s namespace of container %s, which no longer exists, so its user namespace is unknown" % (namespace, ref)
-        elif any(joined.id == on_path.id for on_path, _ in path):
-            reason = "shares the %s namespace of container %s, in a chain of joins that leads back to itself" % (namespace, joined.label)
-        elif joined.id in decided:
-            known = decided[joined.id]
-            if known:
-                reason = "shares the %s namespace of container %s, which %s" % (namespace, joined.label, known)
-        else:
-            pending.append(namespace)
-            inner = enter(joined)
-            if inner:
-                pending.pop()
-                reason = "shares the %s namespace of container %s, which %s" % (namespace, joined.label, inner)
+            reason = _shares(namespace, ref, "which no longer exists, so its user namespace is unknown")
+        elif any(joined.id == on_path.id for on_path, _joins, _via in path):
+            reason = _shares(namespace, joined.label, "in a chain of joins that leads back to itself")
+        elif joined.host_userns:
+            reason = _shares(namespace, joined.label, "which " + HOST_USERNS_REASON)
+        elif joined.id not in inside:
+            path.append((joined, iter(joined.joins), namespace))
     # Unwind: every container still on the path reaches the outside through the one after it.
     while len(path) > 1:
-        inner_container, _ = path.pop()
-        decided[inner_container.id] = reason
-        reason = "shares the %s namespace of container %s, which %s" % (pending.pop(), inner_container.label, reason)
+        inner, _joins, via = path.pop()
+        reason = _shares(via, inner.label, "which %s" % reason)
     return reason
+
+
+def _shares(namespace: str, label: str, why: str) -> str:
+    return "shares the %s namespace of container %s, %s" % (namespace, label, why)
 
 
 def local_volume_binds(options: Dict[str, str]) -> bool:
