@@ -1149,10 +1149,9 @@ def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 def _hidden_body_flaws(ctx: Context, config: Dict[str, Any]) -> str:
     """The engine's known flaws that hide bodies from plugins, for the message (best effort)."""
     try:
-        version = ctx.lookup.engine_version()
+        version, found = _engine_flaws(ctx, config, HIDDEN_LARGE_BODY, HIDDEN_CHUNKED_BODY)
     except LookupFailed:
         return ""
-    found = [v for v in open_vulnerabilities(version, config) if v in (HIDDEN_LARGE_BODY, HIDDEN_CHUNKED_BODY)]
     if not found:
         return ""
     return "; this Docker (%s) hides such bodies: %s (fixed in %s)" % (version, "; ".join("%s: %s" % (v.id, v.summary) for v in found), found[0].fixed_in)
@@ -1526,6 +1525,12 @@ COPY_INSTEAD = ("Meanwhile copy through the container itself, inside the remappi
                 "files.tar, or docker exec -i CONTAINER tar -x -C DIR < files.tar")
 
 
+def _engine_flaws(ctx: Context, config: Dict[str, Any], *among: Vulnerability) -> Tuple[str, List[Vulnerability]]:
+    """The engine's version (asked now), and which of these known vulnerabilities it has open."""
+    version = ctx.lookup.engine_version()
+    return version, [v for v in open_vulnerabilities(version, config) if v in among]
+
+
 def vulnerability_denial(refused: str, version: str, found: List[Vulnerability], instead: str) -> Denial:
     return Denial(
         "engine-vulnerability",
@@ -1544,8 +1549,7 @@ def rule_engine_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """docker cp on engines with known flaws in it (checked here with the daemon's version)."""
     if ctx.kind not in (ARCHIVE_READ, ARCHIVE_WRITE):
         return None
-    version = ctx.lookup.engine_version()
-    found = open_vulnerabilities(version, config)
+    version, found = _engine_flaws(ctx, config, COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT, DECOMPRESS_IN_CONTAINER, COPY_AS_USER)
     what = "docker cp (%s container %s)" % (ctx.route.action, (ctx.route.target or "")[:100])
     races = [v for v in found if v in (COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT)]
     if races:
@@ -1565,9 +1569,9 @@ def rule_engine_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denial
     """Installing or upgrading an allowed managed plugin, on engines that check its privileges wrongly."""
     if ctx.kind != PLUGIN_OP or ctx.route.action not in ("install", "upgrade"):
         return None
-    version = ctx.lookup.engine_version()
-    if PLUGIN_PRIVILEGES in open_vulnerabilities(version, config):
-        return vulnerability_denial("plugin %s" % ctx.route.action, version, [PLUGIN_PRIVILEGES], "")
+    version, found = _engine_flaws(ctx, config, PLUGIN_PRIVILEGES)
+    if found:
+        return vulnerability_denial("plugin %s" % ctx.route.action, version, found, "")
     return None
 
 
@@ -1575,8 +1579,7 @@ def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
     """BuildKit builds, on engines whose BuildKit lets a build reach outside its state directory."""
     if ctx.kind != BUILD or (ctx.request.path == "/build" and parse_query(ctx.request.raw_query).get("version") != "2"):
         return None
-    version = ctx.lookup.engine_version()
-    found = [v for v in open_vulnerabilities(version, config) if v in (BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)]
+    version, found = _engine_flaws(ctx, config, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
     if found:
         return vulnerability_denial("a BuildKit build", version, found, "Meanwhile build with the classic builder: DOCKER_BUILDKIT=0 docker build ...")
     return None
