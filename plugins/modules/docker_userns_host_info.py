@@ -297,8 +297,8 @@ def service_flags(module, service):
 
 
 def python_version(module, python):
-    rc, out, _err = module.run_command([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]) \
-        if os.access(python, os.X_OK) else (1, "", "")
+    """The version of an executable Python, or "" when it cannot say."""
+    rc, out, _err = module.run_command([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
     return out.strip() if rc == 0 else ""
 
 
