@@ -15,7 +15,20 @@ import socketserver
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
+
+
+def resolve_reference(descriptions: List[dict], ref: str) -> Tuple[int, dict]:
+    """(status, description or error) as dockerd resolves a container reference: a full ID, else
+    a name, else a unique ID prefix."""
+    for match in (lambda d: d["Id"] == ref, lambda d: d.get("Name") == "/" + ref):
+        found = [d for d in descriptions if match(d)]
+        if found:
+            return 200, found[0]
+    by_prefix = [d for d in descriptions if ref and d["Id"].startswith(ref)]
+    if len(by_prefix) > 1:
+        return 400, {"message": "multiple IDs found with provided prefix: %s" % ref}
+    return (200, by_prefix[0]) if by_prefix else (404, {"message": "No such container: %s" % ref})
 
 
 class StandInDaemon:
@@ -33,17 +46,6 @@ class StandInDaemon:
 
     # -- what the daemon answers ----------------------------------------------------------------
 
-    def resolve(self, ref: str):
-        """(status, description) as dockerd resolves a container reference."""
-        for match in (lambda d: d["Id"] == ref, lambda d: d.get("Name") == "/" + ref):
-            found = [d for d in self.containers if match(d)]
-            if found:
-                return 200, found[0]
-        by_prefix = [d for d in self.containers if ref and d["Id"].startswith(ref)]
-        if len(by_prefix) > 1:
-            return 400, {"message": "multiple IDs found with provided prefix: %s" % ref}
-        return (200, by_prefix[0]) if by_prefix else (404, {"message": "No such container: %s" % ref})
-
     def answer(self, path: str):
         route = urllib.parse.urlsplit(path).path
         parts = [urllib.parse.unquote(p) for p in route.split("/")[1:]]
@@ -55,7 +57,7 @@ class StandInDaemon:
             return 200, [{"Id": d["Id"], "Names": [d.get("Name", "")], "State": d.get("State", {}).get("Status", "created")}
                          for d in self.containers]
         if len(parts) == 3 and parts[0] == "containers" and parts[2] == "json":
-            return self.resolve(parts[1])
+            return resolve_reference(self.containers, parts[1])
         if len(parts) == 3 and parts[0] == "exec" and parts[2] == "json":
             if parts[1] in self.execs:
                 return 200, {"ID": parts[1], "ContainerID": self.execs[parts[1]]}

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import plugin_module
+from standin import resolve_reference
 
 plugin = plugin_module.load()
 
@@ -72,14 +73,10 @@ class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugi
         self.lookups.append(("container", ref))
         if self.failing:
             raise plugin.LookupFailed("cannot ask the Docker daemon (test)")
-        for match in (lambda d: d["Id"] == ref, lambda d: d["Name"] == "/" + ref):
-            found = [d for d in self.descriptions if match(d)]
-            if found:
-                return plugin.container_from_inspect(found[0])
-        by_prefix = [d for d in self.descriptions if d["Id"].startswith(ref)]
-        if len(by_prefix) > 1:
-            raise plugin.LookupFailed("the Docker daemon answered with 400: multiple IDs found with provided prefix")
-        return plugin.container_from_inspect(by_prefix[0]) if by_prefix else None
+        status, answer = resolve_reference(self.descriptions, ref)
+        if status == 400:
+            raise plugin.LookupFailed("the Docker daemon answered with 400: %s" % answer["message"])
+        return plugin.container_from_inspect(answer) if status == 200 else None
 
     def exec_container_id(self, exec_id):
         self.lookups.append(("exec", exec_id))
