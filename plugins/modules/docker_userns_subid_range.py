@@ -44,13 +44,15 @@ options:
     description: Keep a timestamped copy of the old file next to it before it is changed.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+  platform:
+    platforms: posix
 author:
   # No GitHub handle: the project has none (validate-modules wants one, or !UNKNOWN).
   - docker-userns-enforcement project !UNKNOWN
