@@ -204,6 +204,11 @@ def summarize(lines, ignore_images=(), examples=3):
     ignore_images = set(ignore_images)
     summary: Dict[str, Any] = {"lines_read": 0, "counts": {}, "examples": {}, "ignored": 0, "unreadable": 0, "dropped": 0}
     counts, kept = summary["counts"], summary["examples"]
+
+    def tally(decision, rule):
+        by_rule = counts.setdefault(decision, {})
+        by_rule[rule] = by_rule.get(rule, 0) + 1
+
     for line in lines:
         summary["lines_read"] += 1
         if EVENT not in line:
@@ -213,9 +218,7 @@ def summarize(lines, ignore_images=(), examples=3):
             continue  # the plugin's other events, systemd's own lines about the service
         if ALLOWED in line:
             record = HEAD.match(line)
-            rule = record.group(3) if record else ""
-            by_rule = counts.setdefault("allow", {})
-            by_rule[rule] = by_rule.get(rule, 0) + 1
+            tally("allow", record.group(3) if record else "")
             continue
         record = read_decision(line)
         if record is None:
@@ -225,8 +228,7 @@ def summarize(lines, ignore_images=(), examples=3):
         if decision in DENIALS and record.get("image") in ignore_images:
             summary["ignored"] += 1
             continue
-        by_rule = counts.setdefault(decision, {})
-        by_rule[rule] = by_rule.get(rule, 0) + 1
+        tally(decision, rule)
         if decision in DENIALS and len(kept.setdefault(rule, [])) < examples:
             kept[rule].append(example(record))
     summary["rules"] = sorted({rule for decision in DENIALS for rule in counts.get(decision, {})})
