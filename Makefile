@@ -3,7 +3,7 @@
 #   make test   lint, pytest and every Molecule scenario, with their own set-up
 # Everything they keep between runs is under /var/cache/docker-userns-dev.
 
-.PHONY: test demo demo-clean setup lint pytest molecule outer-stop
+.PHONY: test demo demo-clean setup lint pytest molecule outer-stop plugin
 
 test:
 	tools/test.sh
@@ -13,6 +13,10 @@ demo:
 
 demo-clean:
 	tools/demo.sh clean
+
+# The plugin's one file, from its package (src/docker_userns_plugin): run after editing it.
+plugin:
+	python3 tools/build_plugin.py
 
 # Pieces of `make test`, for development.
 setup:

@@ -13,11 +13,14 @@ One file, Python 3.8+ standard library only: it is copied onto hosts as it is.
     python3 docker_userns_enforcement_plugin.py --socket PATH [--config FILE]
     python3 docker_userns_enforcement_plugin.py --check-config FILE
 
-Sections, in the order a request travels: config, decode, classify, containers (what an existing
-container is), rules, verdict, audit log, lookups (asking the daemon), transport, main.
-Everything above the lookups is pure and testable without sockets: the policy receives the
-container lookup as a parameter.
+The source is this package, one module per concern (docs/contributing.md lists them);
+tools/build_plugin.py joins the modules, in dependency order, into that one file, each section
+headed by the module it came from. Everything below the transport is pure and testable without
+sockets: the policy receives its lookups (the daemon, the host's paths) as a parameter.
 """
+
+# Built by tools/build_plugin.py from src/docker_userns_plugin/ (26 modules). Edit those, then run
+# `make plugin`; `make test` fails when this file is not what the build makes of them.
 
 from __future__ import annotations
 
@@ -40,126 +43,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
-VERSION = "2.0.0"
-DEFAULT_NAME = "deny-userns-mode-host"
-DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
-
 # ---------------------------------------------------------------------------------------------
-# Config: one JSON file, every key optional, unknown keys refused (a typo must not silently
-# switch a rule off).
-# ---------------------------------------------------------------------------------------------
-
-HOST_NAMESPACES = ("pid", "ipc", "network", "uts", "cgroup")
-
-DEFAULT_CONFIG: Dict[str, Any] = {
-    "mode": "enforce",
-    "log_allowed": False,
-    "allowed_plugins": [],
-    "exempt_users": [],
-    "docker_socket": "/var/run/docker.sock",
-    "allow_copy_through_host_mounts": False,
-    "allow_swarm": False,
-    "engine_fixes": {},
-    "deny_privileged": False,
-    "deny_host_namespaces": [],
-    "deny_cap_add": [],
-    "deny_bind_mounts": [],
-    "deny_devices": False,
-}
-
-
-class ConfigError(ValueError):
-    """The config file is missing, not JSON, or has a wrong key or value."""
-
-
-def _string_list(value: Any, key: str) -> List[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError("%s must be a list of non-empty strings" % key)
-    return list(value)
-
-
-def validate_config(raw: Any) -> Dict[str, Any]:
-    """Return a complete config from a parsed JSON value, or raise ConfigError saying why."""
-    if not isinstance(raw, dict):
-        raise ConfigError("the config must be a JSON object")
-    unknown = sorted(set(raw) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise ConfigError("unknown key(s) %s; known keys: %s" % (", ".join(unknown), ", ".join(DEFAULT_CONFIG)))
-    config = dict(DEFAULT_CONFIG)
-    config.update(raw)
-    if config["mode"] not in ("enforce", "audit"):
-        raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
-    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices"):
-        if not isinstance(config[key], bool):
-            raise ConfigError("%s must be true or false" % key)
-    if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
-        raise ConfigError("docker_socket must be the absolute path of the daemon's Unix socket")
-    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts"):
-        config[key] = _string_list(config[key], key)
-    bad_ns = [n for n in config["deny_host_namespaces"] if n not in HOST_NAMESPACES]
-    if bad_ns:
-        raise ConfigError("deny_host_namespaces: unknown namespace(s) %s; known: %s" % (", ".join(bad_ns), ", ".join(HOST_NAMESPACES)))
-    bad_paths = [p for p in config["deny_bind_mounts"] if not p.startswith("/")]
-    if bad_paths:
-        raise ConfigError("deny_bind_mounts: paths must be absolute: %s" % ", ".join(bad_paths))
-    config["engine_fixes"] = _engine_fixes(config["engine_fixes"])
-    config["deny_cap_add"] = [normalize_capability(c) for c in config["deny_cap_add"]]
-    config["allowed_plugins"] = [normalize_plugin_ref(p) for p in config["allowed_plugins"]]
-    return config
-
-
-def _engine_fixes(value: Any) -> Dict[str, Any]:
-    """{"version": what the daemon reports, "fixed": [CVE ids its package carries]}, or {}."""
-    if value == {}:
-        return {}
-    if not isinstance(value, dict) or set(value) != {"version", "fixed"} or not isinstance(value["version"], str) \
-            or not value["version"]:
-        raise ConfigError('engine_fixes must be {} or {"version": "<the daemon\'s version>", "fixed": ["CVE-...", ...]}')
-    return {"version": value["version"], "fixed": _string_list(value["fixed"], "engine_fixes.fixed")}
-
-
-def load_config(path: Optional[str]) -> Dict[str, Any]:
-    """Read and validate the config file; no path means the safe defaults."""
-    if not path:
-        return validate_config({})
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError("cannot read %s: %s" % (path, err)) from None
-    return config_from_text(text, path)
-
-
-def config_from_text(text: str, where: str) -> Dict[str, Any]:
-    try:
-        raw = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as err:
-        raise ConfigError("%s is not valid JSON: %s" % (where, err)) from None
-    return validate_config(raw)
-
-
-def normalize_capability(name: str) -> str:
-    """SYS_ADMIN, sys_admin and CAP_SYS_ADMIN name one capability, as they do for the daemon."""
-    upper = name.upper()
-    return upper[4:] if upper.startswith("CAP_") else upper
-
-
-def normalize_plugin_ref(ref: str) -> str:
-    """Reduce a plugin reference to one spelling: docker.io/library/x -> x, no tag -> :latest."""
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix):]
-            break
-    if ref.startswith("library/"):
-        ref = ref[len("library/"):]
-    last = ref.rsplit("/", 1)[-1]
-    if "@" not in ref and ":" not in last:
-        ref += ":latest"
-    return ref
-
-
-# ---------------------------------------------------------------------------------------------
-# Decode: read a request body the way the Go daemon's encoding/json does.
+# gojson.py: Go's JSON: read a request body the way the Go daemon's encoding/json does.
 #
 # Go matches object keys to struct fields case-insensitively with Unicode simple folding
 # (U+017F folds to s, U+212A KELVIN SIGN to k), lets the last of repeated keys win, merges an
@@ -182,11 +67,11 @@ class Number(str):
     integers must not cost time (or hit Python's int-size limit)."""
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
     raise ValueError("%s is not JSON" % name)
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=_reject_constant, parse_int=Number, parse_float=Number)
+_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=reject_constant, parse_int=Number, parse_float=Number)
 _WHITESPACE = " \t\n\r"
 
 
@@ -303,6 +188,140 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
                 seen.append(go_decode_struct(_struct_schema(field), element, {}))
 
 
+def decode_body(schema: Schema, body: bytes, what: str) -> Dict[str, Any]:
+    """Decode a body into the fields of schema; raise Undecodable."""
+    try:
+        return go_decode_struct(schema, parse_go_json(body), {})
+    except TypeMismatch as err:
+        raise Undecodable("the %s does not match the Docker API types: %s" % (what, err)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# config.py: Config: one JSON file, every key optional, unknown keys refused (a typo must not silently
+# switch a rule off). Also the plugin's version and default name.
+# ---------------------------------------------------------------------------------------------
+
+
+VERSION = "2.0.0"
+DEFAULT_NAME = "deny-userns-mode-host"
+DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
+
+
+HOST_NAMESPACES = ("pid", "ipc", "network", "uts", "cgroup")
+
+DEFAULT_CONFIG: Dict[str, Any] = {
+    "mode": "enforce",
+    "log_allowed": False,
+    "allowed_plugins": [],
+    "exempt_users": [],
+    "docker_socket": "/var/run/docker.sock",
+    "allow_copy_through_host_mounts": False,
+    "allow_swarm": False,
+    "engine_fixes": {},
+    "deny_privileged": False,
+    "deny_host_namespaces": [],
+    "deny_cap_add": [],
+    "deny_bind_mounts": [],
+    "deny_devices": False,
+}
+
+
+class ConfigError(ValueError):
+    """The config file is missing, not JSON, or has a wrong key or value."""
+
+
+def _string_list(value: Any, key: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError("%s must be a list of non-empty strings" % key)
+    return list(value)
+
+
+def validate_config(raw: Any) -> Dict[str, Any]:
+    """Return a complete config from a parsed JSON value, or raise ConfigError saying why."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a JSON object")
+    unknown = sorted(set(raw) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ConfigError("unknown key(s) %s; known keys: %s" % (", ".join(unknown), ", ".join(DEFAULT_CONFIG)))
+    config = dict(DEFAULT_CONFIG)
+    config.update(raw)
+    if config["mode"] not in ("enforce", "audit"):
+        raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
+    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices"):
+        if not isinstance(config[key], bool):
+            raise ConfigError("%s must be true or false" % key)
+    if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
+        raise ConfigError("docker_socket must be the absolute path of the daemon's Unix socket")
+    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts"):
+        config[key] = _string_list(config[key], key)
+    bad_ns = [n for n in config["deny_host_namespaces"] if n not in HOST_NAMESPACES]
+    if bad_ns:
+        raise ConfigError("deny_host_namespaces: unknown namespace(s) %s; known: %s" % (", ".join(bad_ns), ", ".join(HOST_NAMESPACES)))
+    bad_paths = [p for p in config["deny_bind_mounts"] if not p.startswith("/")]
+    if bad_paths:
+        raise ConfigError("deny_bind_mounts: paths must be absolute: %s" % ", ".join(bad_paths))
+    config["engine_fixes"] = _engine_fixes(config["engine_fixes"])
+    config["deny_cap_add"] = [normalize_capability(c) for c in config["deny_cap_add"]]
+    config["allowed_plugins"] = [normalize_plugin_ref(p) for p in config["allowed_plugins"]]
+    return config
+
+
+def _engine_fixes(value: Any) -> Dict[str, Any]:
+    """{"version": what the daemon reports, "fixed": [CVE ids its package carries]}, or {}."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict) or set(value) != {"version", "fixed"} or not isinstance(value["version"], str) \
+            or not value["version"]:
+        raise ConfigError('engine_fixes must be {} or {"version": "<the daemon\'s version>", "fixed": ["CVE-...", ...]}')
+    return {"version": value["version"], "fixed": _string_list(value["fixed"], "engine_fixes.fixed")}
+
+
+def load_config(path: Optional[str]) -> Dict[str, Any]:
+    """Read and validate the config file; no path means the safe defaults."""
+    if not path:
+        return validate_config({})
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError("cannot read %s: %s" % (path, err)) from None
+    return config_from_text(text, path)
+
+
+def config_from_text(text: str, where: str) -> Dict[str, Any]:
+    try:
+        raw = json.loads(text, parse_constant=reject_constant)
+    except ValueError as err:
+        raise ConfigError("%s is not valid JSON: %s" % (where, err)) from None
+    return validate_config(raw)
+
+
+def normalize_capability(name: str) -> str:
+    """SYS_ADMIN, sys_admin and CAP_SYS_ADMIN name one capability, as they do for the daemon."""
+    upper = name.upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
+
+
+def normalize_plugin_ref(ref: str) -> str:
+    """Reduce a plugin reference to one spelling: docker.io/library/x -> x, no tag -> :latest."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+            break
+    if ref.startswith("library/"):
+        ref = ref[len("library/"):]
+    last = ref.rsplit("/", 1)[-1]
+    if "@" not in ref and ":" not in last:
+        ref += ":latest"
+    return ref
+
+
+# ---------------------------------------------------------------------------------------------
+# schemas.py: Schemas: the Docker API types the rules read, as Go structs (field names and JSON kinds), and
+# the HostConfig the daemon applies for a create body.
+# ---------------------------------------------------------------------------------------------
+
+
 MOUNT = Schema([
     Field("Type", "string"),
     Field("Source", "string"),
@@ -362,16 +381,12 @@ def effective_host_config(body: bytes) -> Dict[str, Any]:
     return wrapper
 
 
-def decode_body(schema: Schema, body: bytes, what: str) -> Dict[str, Any]:
-    """Decode a body into the fields of schema; raise Undecodable."""
-    try:
-        return go_decode_struct(schema, parse_go_json(body), {})
-    except TypeMismatch as err:
-        raise Undecodable("the %s does not match the Docker API types: %s" % (what, err)) from None
+CREATE_IMAGE = Schema([Field("Image", "string")])  # the create body's Config is embedded: Image is at the top
 
 
 # ---------------------------------------------------------------------------------------------
-# Classify: what the daemon will route a request to, from its method and raw RequestURI.
+# request.py: Request: the daemon's RequestURI read as its router reads it (percent-escapes, path cleaning,
+# the /vX.Y prefix, the query string as Go parses it).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -454,6 +469,12 @@ def version_less(version: Optional[str], other: str) -> bool:
     mine += [0] * (width - len(mine))
     theirs += [0] * (width - len(theirs))
     return mine < theirs
+
+
+# ---------------------------------------------------------------------------------------------
+# routes.py: Routes: what the daemon will route a request to, from its method and path, and which routes
+# matter to the rules at all.
+# ---------------------------------------------------------------------------------------------
 
 
 # Route kinds that matter; everything else is "other".
@@ -567,10 +588,11 @@ def classify(request: Request) -> Route:
 
 
 # ---------------------------------------------------------------------------------------------
-# Containers: what an existing container is, from the daemon's own description of it
-# (GET /containers/{id}/json). These facts never change for a container ID: the user namespace,
-# the namespaces it joins and its mounts are fixed at create (a pre-1.24 start could replace
-# them, and the rules refuse that), and a volume cannot be removed while a container uses it.
+# lookups.py: Lookups: what the policy may ask about existing things (containers, execs, volumes, the
+# engine, host paths), as an interface the transport fills with real answers and tests with fakes,
+# and the facts those answers carry. Facts of a container never change for its ID: the user
+# namespace, the namespaces it joins and its mounts are fixed at create (a pre-1.24 start could
+# replace them, and the rules refuse that), and a volume cannot be removed while a container uses it.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -651,11 +673,9 @@ NO_LOOKUP = ContainerLookup()
 
 
 _T = TypeVar("_T")
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 
 
-class _OncePerRequest(ContainerLookup):
+class OncePerRequest(ContainerLookup):
     """Asks the lookup at most once per reference within one request (a name could point to
     another container between two lookups; within a request every rule sees the same one)."""
 
@@ -694,11 +714,18 @@ class _OncePerRequest(ContainerLookup):
         return self._ask(("host-path", path), lambda: self.lookup.host_path(path))
 
 
-_NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
+# ---------------------------------------------------------------------------------------------
+# containers.py: Containers: what an existing container is, from the daemon's own description of it
+# (GET /containers/{id}/json): whether it runs outside the remapping, and which of its mounts show
+# host files.
+# ---------------------------------------------------------------------------------------------
+
+
+NAMESPACE_MODES = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network"))
 FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
@@ -708,25 +735,25 @@ def container_from_inspect(data: Any) -> Container:
         raise LookupFailed("the daemon's description of the container has no Id or HostConfig")
     host = data["HostConfig"]
     joins = []
-    for field, namespace in _NAMESPACE_MODES:
-        mode = _text(host.get(field))
+    for field, namespace in NAMESPACE_MODES:
+        mode = as_text(host.get(field))
         if mode.startswith("container:"):  # Go: SplitN(mode, ":", 2), first part "container"
             joins.append((namespace, mode[len("container:"):]))
     mounts: List[Tuple[str, str, str, str, str]] = []
     for mount in data.get("Mounts") or []:
         if isinstance(mount, dict):
-            mounts.append((_text(mount.get("Type")), _text(mount.get("Name")), _text(mount.get("Source")),
-                           _text(mount.get("Destination")), _text(mount.get("Driver"))))
+            mounts.append((as_text(mount.get("Type")), as_text(mount.get("Name")), as_text(mount.get("Source")),
+                           as_text(mount.get("Destination")), as_text(mount.get("Driver"))))
     # HostConfig as well: a bind the daemon did not list is still a bind (fail closed).
     listed = {(kind, source, destination) for kind, _name, source, destination, _driver in mounts}
     for bind in host.get("Binds") or []:
-        parts = _text(bind).split(":")
+        parts = as_text(bind).split(":")
         if parts[0].startswith("/") and ("bind", parts[0], parts[1] if len(parts) > 1 else "") not in listed:
             mounts.append(("bind", "", parts[0], parts[1] if len(parts) > 1 else "", ""))
     never_created = set()
     for mount in host.get("Mounts") or []:
-        if isinstance(mount, dict) and _text(mount.get("Type")) == "bind":
-            entry = ("bind", _text(mount.get("Source")), _text(mount.get("Target")))
+        if isinstance(mount, dict) and as_text(mount.get("Type")) == "bind":
+            entry = ("bind", as_text(mount.get("Source")), as_text(mount.get("Target")))
             if entry not in listed:
                 mounts.append(("bind", "", entry[1], entry[2], ""))
             options = mount.get("BindOptions")
@@ -740,11 +767,11 @@ def container_from_inspect(data: Any) -> Container:
     config = data.get("Config")
     return Container(
         id=data["Id"],
-        name=_text(data.get("Name")).lstrip("/"),
-        host_userns=_text(host.get("UsernsMode")) == "host",
+        name=as_text(data.get("Name")).lstrip("/"),
+        host_userns=as_text(host.get("UsernsMode")) == "host",
         joins=tuple(joins),
         mounts=tuple(mounts),
-        user=_text(config.get("User")) if isinstance(config, dict) else "",
+        user=as_text(config.get("User")) if isinstance(config, dict) else "",
         creating_binds=tuple(dict.fromkeys(creating)),
     )
 
@@ -839,10 +866,11 @@ def host_backed_mounts(container: Container, lookup: ContainerLookup) -> List[st
 
 
 # ---------------------------------------------------------------------------------------------
-# Host paths: what the daemon will find at a path it creates, re-owns or copies into as real
-# root. The plugin runs on the host, so it looks itself, as the kernel resolves the path, and
-# notes who besides root could remove or replace the path, or a directory on the way to it, later.
+# host_paths.py: Host paths: what the daemon will find at a path it creates, re-owns or copies into as real
+# root. The plugin runs on the host, so it looks itself, as the kernel resolves the path, and notes
+# who besides root could remove or replace the path, or a directory on the way to it, later.
 # ---------------------------------------------------------------------------------------------
+
 
 MAX_SYMLINKS = 40  # the kernel's limit when it resolves a path
 
@@ -929,7 +957,7 @@ def inspect_host_path(path: str) -> HostPath:
 
 
 # ---------------------------------------------------------------------------------------------
-# Mounts: what a new container will mount, read from its HostConfig the way the daemon parses
+# mounts.py: Mounts: what a new container will mount, read from its HostConfig the way the daemon parses
 # -v (Binds) and --mount (Mounts).
 # ---------------------------------------------------------------------------------------------
 
@@ -987,11 +1015,11 @@ def planned_mounts(host_config: Dict[str, Any]) -> List[PlannedMount]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Engine: the known vulnerabilities of the daemon the plugin guards, from the version it reports
-# (GET /version), less the fixes its package is known to carry (config engine_fixes: the role
-# writes what the package's changelog names; an operator can add to it). Distributions backport
-# fixes without changing the version, so without that knowledge the upstream version's
-# vulnerabilities are assumed; a version the plugin cannot read is assumed to have them all.
+# engine.py: Engine: the known vulnerabilities of the daemon the plugin guards, from the version it reports
+# (GET /version), less the fixes its package is known to carry (config engine_fixes: the role writes
+# what the package's changelog names; an operator can add to it). Distributions backport fixes
+# without changing the version, so without that knowledge the upstream version's vulnerabilities
+# are assumed; a version the plugin cannot read is assumed to have them all.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1062,9 +1090,12 @@ def open_vulnerabilities(version: str, config: Dict[str, Any]) -> List[Vulnerabi
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules: small pure functions, each returning None or a Denial. A rule may raise Undecodable
-# when the body it needs cannot be read, or LookupFailed when the daemon cannot say what a
-# container is; the verdict turns either into a fail-closed denial.
+# context.py: Rule context: what every rule receives (the request, its route, the lookups, the decoded
+# HostConfig and mounts), what a rule returns (a Denial), and the few helpers several rules share.
+#
+# Rules are small pure functions, each returning None or a Denial. A rule may raise Undecodable
+# when the body it needs cannot be read, or LookupFailed when the daemon cannot say what a container
+# is; the verdict turns either into a fail-closed denial.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1087,25 +1118,56 @@ class Context(NamedTuple):
         return self.route.kind
 
 
+USERNS_HOST_MESSAGE = (
+    "userns=host is not allowed: containers must run in the remapped user namespace "
+    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
+)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def form_body(request: Request) -> bool:
+    """A form body: Go's ParseForm reads its fields before the query string's."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES
+
+
+def create_name(request: Request) -> str:
+    try:
+        return parse_query(request.raw_query).get("name", "")
+    except Unroutable:
+        return ""
+
+
+def overlaps(source: str, protected: str) -> bool:
+    """A bind of the path itself, of a directory above it, or of anything below it."""
+    source, protected = source.rstrip("/") or "/", protected.rstrip("/") or "/"
+    return source == protected or protected.startswith(source.rstrip("/") + "/") or source.startswith(protected + "/")
+
+
+def engine_flaws(ctx: Context, config: Dict[str, Any], *among: Vulnerability) -> Tuple[str, List[Vulnerability]]:
+    """The engine's version (asked now), and which of these known vulnerabilities it has open."""
+    version = ctx.lookup.engine_version()
+    return version, [v for v in open_vulnerabilities(version, config) if v in among]
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_body.py: Rules on what the plugin can see: a JSON body the daemon did not forward, a form body that
+# could set query parameters, and a pre-1.24 start body that would replace a container's HostConfig.
+# ---------------------------------------------------------------------------------------------
+
+
 UNSEEN_BODY_HELP = (
     "the daemon did not forward the request body to the authorization plugin (it does not for "
     "bodies of 1 MiB or more, chunked transfer encoding, a Content-Type other than "
     "application/json, or a request URI ending in /auth, query string included), so the plugin "
     "cannot check it; send the request with an application/json body under 1 MiB and a Content-Length"
 )
-USERNS_HOST_MESSAGE = (
-    "userns=host is not allowed: containers must run in the remapped user namespace "
-    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
-)
-BUILDX_HINT = (
-    "; buildx's docker-container driver asks for the host user namespace: use the default "
-    "docker driver instead (docker buildx use default)"
-)
+
 
 # The daemon ignores a start body of at most this many bytes ("a non-nil JSON object is at
 # least 7 characters").
 IGNORED_START_BODY_BYTES = 7
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _legacy_start_carries_body(request: Request) -> bool:
@@ -1127,11 +1189,6 @@ def _may_have_body(request: Request) -> bool:
     return length is None or length != "0"  # no Content-Length: maybe chunked
 
 
-def _form_body(request: Request) -> bool:
-    """A form body: Go's ParseForm reads its fields before the query string's."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES
-
-
 def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Fail closed on every route that decodes a JSON body the plugin did not see."""
     request = ctx.request
@@ -1149,7 +1206,7 @@ def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 def _hidden_body_flaws(ctx: Context, config: Dict[str, Any]) -> str:
     """The engine's known flaws that hide bodies from plugins, for the message (best effort)."""
     try:
-        version, found = _engine_flaws(ctx, config, HIDDEN_LARGE_BODY, HIDDEN_CHUNKED_BODY)
+        version, found = engine_flaws(ctx, config, HIDDEN_LARGE_BODY, HIDDEN_CHUNKED_BODY)
     except LookupFailed:
         return ""
     if not found:
@@ -1159,7 +1216,7 @@ def _hidden_body_flaws(ctx: Context, config: Dict[str, Any]) -> str:
 
 def rule_form_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Parameters the rules read from the query string could come from a form body instead."""
-    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP, ARCHIVE_WRITE, BUILD) and _form_body(ctx.request):
+    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP, ARCHIVE_WRITE, BUILD) and form_body(ctx.request):
         return Denial("unseen-body", "%s %s: a form body can set parameters that the plugin reads from the query "
                       "string, and the daemon does not forward it; send the parameters in the query string" % (ctx.request.method, ctx.request.path))
     return None
@@ -1180,21 +1237,81 @@ def rule_legacy_start_body(ctx: Context, config: Dict[str, Any]) -> Optional[Den
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# rules_userns.py: Rules on the user namespace itself (CIS Docker 5.31): no host user namespace for a new
+# container, no joining the namespaces of a container outside the remapping, and nothing run in,
+# attached to or started again in such a container.
+# ---------------------------------------------------------------------------------------------
+
+
+BUILDX_HINT = (
+    "; buildx's docker-container driver asks for the host user namespace: use the default "
+    "docker driver instead (docker buildx use default)"
+)
+
+
 def rule_host_userns(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """CIS Docker Benchmark 5.31: the host's user namespace is not shared."""
     if ctx.kind == CONTAINER_CREATE and ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
         hint = ""
-        if _create_name(ctx.request).startswith("buildx_buildkit_"):
+        if create_name(ctx.request).startswith("buildx_buildkit_"):
             hint = BUILDX_HINT
         return Denial("host-userns", USERNS_HOST_MESSAGE + hint)
     return None
 
 
-def _create_name(request: Request) -> str:
-    try:
-        return parse_query(request.raw_query).get("name", "")
-    except Unroutable:
-        return ""
+OUTSIDE_HELP = (
+    "so anything run in it runs as real root on the host (userns=host is not allowed); remove it "
+    "(docker rm -f %s) or recreate it without --userns=host"
+)
+
+
+def rule_joined_namespaces(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """A new container that shares the pid, ipc or network namespace of a container outside
+    the remapping shares its user namespace as well (CIS Docker 5.31)."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for field, namespace in NAMESPACE_MODES:
+        mode = ctx.host_config.get(field, "")
+        if not mode.startswith("container:"):
+            continue
+        joined = ctx.lookup.container(mode[len("container:"):])
+        if joined is None:
+            continue  # the daemon refuses to join a container that does not exist
+        reason = outside_reason(joined, ctx.lookup)
+        if reason:
+            return Denial("outside-container", "sharing the %s namespace of container %s is not allowed: it %s, %s"
+                          % (namespace, joined.label, reason, OUTSIDE_HELP % joined.name))
+    return None
+
+
+def _target_container(ctx: Context) -> Optional[Container]:
+    if ctx.kind == EXEC_START:
+        container_id = ctx.lookup.exec_container_id(ctx.route.target or "")
+        return None if container_id is None else ctx.lookup.container(container_id)
+    return ctx.lookup.container(ctx.route.target or "")
+
+
+def rule_outside_container(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Nothing may run code in, attach to, start again, change or write into a container that
+    is outside the remapping (created with --userns=host before enforcement, in audit mode, or
+    joined to one). Stop, kill, remove, inspect, logs and export stay allowed."""
+    if ctx.kind not in (CONTAINER_START, CONTAINER_ENTER, EXEC_START, ARCHIVE_WRITE):
+        return None
+    container = _target_container(ctx)
+    if container is None:
+        return None  # no such container or exec: the daemon answers 404 itself
+    reason = outside_reason(container, ctx.lookup)
+    if reason:
+        return Denial("outside-container", "%s container %s is not allowed: it %s, %s"
+                      % (ctx.route.action, container.label, reason, OUTSIDE_HELP % container.name))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_features.py: Rules on daemon features that act outside the remapping: swarm (tasks start without asking any
+# plugin), managed plugins (they run as real root), checkpoints in a directory of the client's choosing.
+# ---------------------------------------------------------------------------------------------
 
 
 def _plugin_names(ctx: Context) -> List[str]:
@@ -1221,7 +1338,7 @@ def rule_managed_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
         return None
     names = _plugin_names(ctx)
     allowed = config["allowed_plugins"]
-    if allowed and not _form_body(ctx.request) and all(name and normalize_plugin_ref(name) in allowed for name in names):
+    if allowed and not form_body(ctx.request) and all(name and normalize_plugin_ref(name) in allowed for name in names):
         return None
     shown = ", ".join(n or "(none)" for n in names)
     return Denial(
@@ -1247,6 +1364,23 @@ def rule_checkpoint_dir(ctx: Context, config: Dict[str, Any]) -> Optional[Denial
                       "creates, reads, writes and removes it as real root on the host; use the container's own checkpoint "
                       "directory" % directory[:200])
     return None
+
+
+SWARM_HELP = ("swarm services start containers on this host without asking any authorization plugin, so the plugin could "
+              "not keep them inside the remapping; if this host must be a swarm node, an administrator can set allow_swarm "
+              "(docker_userns_allow_swarm) and accept that")
+
+
+def rule_swarm(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE):
+        return None
+    return Denial("swarm", "%s is not allowed: %s" % ("making this host a swarm node" if ctx.kind == SWARM_JOIN else "swarm services", SWARM_HELP))
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_cis.py: Opt-in rules of the CIS Docker Benchmark beyond the user namespace: privileged containers,
+# host namespaces, added capabilities, sensitive bind mounts, host devices.
+# ---------------------------------------------------------------------------------------------
 
 
 def rule_privileged(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -1294,12 +1428,6 @@ def _host_paths(host_config: Dict[str, Any]) -> List[str]:
     return [s for s in sources if s.startswith("/")]  # others are named volumes
 
 
-def _overlaps(source: str, protected: str) -> bool:
-    """A bind of the path itself, of a directory above it, or of anything below it."""
-    source, protected = source.rstrip("/") or "/", protected.rstrip("/") or "/"
-    return source == protected or protected.startswith(source.rstrip("/") + "/") or source.startswith(protected + "/")
-
-
 def rule_bind_mounts(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """CIS Docker Benchmark 5.6 (sensitive host directories) and 5.32 (the Docker socket)."""
     protected = config["deny_bind_mounts"]
@@ -1309,7 +1437,7 @@ def rule_bind_mounts(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
         # Compare both the path as written and as resolved here: /var/run is a link to /run.
         candidates = {posixpath.normpath(source), os.path.realpath(source)}
         for path in protected:
-            if any(_overlaps(c, path) or _overlaps(c, os.path.realpath(path)) for c in candidates):
+            if any(overlaps(c, path) or overlaps(c, os.path.realpath(path)) for c in candidates):
                 return Denial("bind-mount", "bind-mounting %s is not allowed: it exposes %s (CIS Docker 5.6/5.32)" % (source, path))
     return None
 
@@ -1321,55 +1449,10 @@ def rule_devices(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     return None
 
 
-# The rules below ask the daemon about existing containers; they come last so that a request
-# refused for what it says costs no lookup.
-
-OUTSIDE_HELP = (
-    "so anything run in it runs as real root on the host (userns=host is not allowed); remove it "
-    "(docker rm -f %s) or recreate it without --userns=host"
-)
-
-
-def rule_joined_namespaces(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """A new container that shares the pid, ipc or network namespace of a container outside
-    the remapping shares its user namespace as well (CIS Docker 5.31)."""
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
-        return None
-    for field, namespace in _NAMESPACE_MODES:
-        mode = ctx.host_config.get(field, "")
-        if not mode.startswith("container:"):
-            continue
-        joined = ctx.lookup.container(mode[len("container:"):])
-        if joined is None:
-            continue  # the daemon refuses to join a container that does not exist
-        reason = outside_reason(joined, ctx.lookup)
-        if reason:
-            return Denial("outside-container", "sharing the %s namespace of container %s is not allowed: it %s, %s"
-                          % (namespace, joined.label, reason, OUTSIDE_HELP % joined.name))
-    return None
-
-
-def _target_container(ctx: Context) -> Optional[Container]:
-    if ctx.kind == EXEC_START:
-        container_id = ctx.lookup.exec_container_id(ctx.route.target or "")
-        return None if container_id is None else ctx.lookup.container(container_id)
-    return ctx.lookup.container(ctx.route.target or "")
-
-
-def rule_outside_container(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """Nothing may run code in, attach to, start again, change or write into a container that
-    is outside the remapping (created with --userns=host before enforcement, in audit mode, or
-    joined to one). Stop, kill, remove, inspect, logs and export stay allowed."""
-    if ctx.kind not in (CONTAINER_START, CONTAINER_ENTER, EXEC_START, ARCHIVE_WRITE):
-        return None
-    container = _target_container(ctx)
-    if container is None:
-        return None  # no such container or exec: the daemon answers 404 itself
-    reason = outside_reason(container, ctx.lookup)
-    if reason:
-        return Denial("outside-container", "%s container %s is not allowed: it %s, %s"
-                      % (ctx.route.action, container.label, reason, OUTSIDE_HELP % container.name))
-    return None
+# ---------------------------------------------------------------------------------------------
+# rules_root_work.py: Rules on the daemon's own work as real root on host paths: docker cp through host-backed
+# mounts, bind sources it creates or shows, and the copy of an image's files into volumes.
+# ---------------------------------------------------------------------------------------------
 
 
 def rule_host_mount_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -1402,7 +1485,7 @@ def _bind_source_problem(ctx: Context, source: str, creates: bool) -> Optional[s
     if not source.startswith("/") or "\\" in source:
         return "the daemon reads %r as a path relative to its own working directory" % source[:200]
     data_root = ctx.lookup.data_root()
-    if _overlaps(source, data_root):
+    if overlaps(source, data_root):
         return ("it shows Docker's data directory %s, where the remapped root owns the files and volumes of every "
                 "container" % data_root)
     if not creates:
@@ -1519,16 +1602,14 @@ def rule_held_volumes(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     return None
 
 
-# -- the engine's known vulnerabilities -----------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# rules_engine.py: Rules on the engine's known vulnerabilities: docker cp, managed plugin installs and BuildKit
+# builds on engines with open flaws in them (checked with the daemon's version, asked each time).
+# ---------------------------------------------------------------------------------------------
+
 
 COPY_INSTEAD = ("Meanwhile copy through the container itself, inside the remapping: docker exec CONTAINER tar -c -C DIR . > "
                 "files.tar, or docker exec -i CONTAINER tar -x -C DIR < files.tar")
-
-
-def _engine_flaws(ctx: Context, config: Dict[str, Any], *among: Vulnerability) -> Tuple[str, List[Vulnerability]]:
-    """The engine's version (asked now), and which of these known vulnerabilities it has open."""
-    version = ctx.lookup.engine_version()
-    return version, [v for v in open_vulnerabilities(version, config) if v in among]
 
 
 def vulnerability_denial(refused: str, version: str, found: List[Vulnerability], instead: str) -> Denial:
@@ -1549,7 +1630,7 @@ def rule_engine_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """docker cp on engines with known flaws in it (checked here with the daemon's version)."""
     if ctx.kind not in (ARCHIVE_READ, ARCHIVE_WRITE):
         return None
-    version, found = _engine_flaws(ctx, config, COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT, DECOMPRESS_IN_CONTAINER, COPY_AS_USER)
+    version, found = engine_flaws(ctx, config, COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT, DECOMPRESS_IN_CONTAINER, COPY_AS_USER)
     what = "docker cp (%s container %s)" % (ctx.route.action, (ctx.route.target or "")[:100])
     races = [v for v in found if v in (COPY_MOUNT_RACE, COPY_MOUNT_REDIRECT)]
     if races:
@@ -1569,7 +1650,7 @@ def rule_engine_plugins(ctx: Context, config: Dict[str, Any]) -> Optional[Denial
     """Installing or upgrading an allowed managed plugin, on engines that check its privileges wrongly."""
     if ctx.kind != PLUGIN_OP or ctx.route.action not in ("install", "upgrade"):
         return None
-    version, found = _engine_flaws(ctx, config, PLUGIN_PRIVILEGES)
+    version, found = engine_flaws(ctx, config, PLUGIN_PRIVILEGES)
     if found:
         return vulnerability_denial("plugin %s" % ctx.route.action, version, found, "")
     return None
@@ -1579,23 +1660,17 @@ def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
     """BuildKit builds, on engines whose BuildKit lets a build reach outside its state directory."""
     if ctx.kind != BUILD or (ctx.request.path == "/build" and parse_query(ctx.request.raw_query).get("version") != "2"):
         return None
-    version, found = _engine_flaws(ctx, config, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
+    version, found = engine_flaws(ctx, config, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
     if found:
         return vulnerability_denial("a BuildKit build", version, found, "Meanwhile build with the classic builder: DOCKER_BUILDKIT=0 docker build ...")
     return None
 
 
-# -- swarm ---------------------------------------------------------------------------------------
-
-SWARM_HELP = ("swarm services start containers on this host without asking any authorization plugin, so the plugin could "
-              "not keep them inside the remapping; if this host must be a swarm node, an administrator can set allow_swarm "
-              "(docker_userns_allow_swarm) and accept that")
-
-
-def rule_swarm(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE):
-        return None
-    return Denial("swarm", "%s is not allowed: %s" % ("making this host a swarm node" if ctx.kind == SWARM_JOIN else "swarm services", SWARM_HELP))
+# ---------------------------------------------------------------------------------------------
+# policy.py: Policy: from the daemon's AuthZReq to a decision. The rules run in order and the first denial
+# wins; audit mode allows and logs it; exempt users skip the rules; anything unreadable or
+# unknowable is denied.
+# ---------------------------------------------------------------------------------------------
 
 
 RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
@@ -1622,12 +1697,6 @@ RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_volumes,
     rule_held_volumes,
 ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Verdict: from the daemon's AuthZReq to a decision. The first denial wins; audit mode allows
-# and logs it; exempt users skip the rules; anything unreadable or unknowable is denied.
-# ---------------------------------------------------------------------------------------------
 
 
 class Decision(NamedTuple):
@@ -1696,7 +1765,7 @@ def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup =
     try:
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
-        ctx = Context(request, route, _OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
+        ctx = Context(request, route, OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
         for rule in RULES:
             denial = rule(ctx, config)
             if denial:
@@ -1727,8 +1796,9 @@ def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LO
 
 
 # ---------------------------------------------------------------------------------------------
-# Audit log: one JSON object per line on stderr, which journald keeps.
+# audit_log.py: Audit log: one JSON object per line on stderr, which journald keeps.
 # ---------------------------------------------------------------------------------------------
+
 
 MAX_LOG_LINE = 4000  # below PIPE_BUF: one write, never interleaved with another line
 
@@ -1747,9 +1817,6 @@ def log_event(event: str, **fields: Any) -> None:
         pass  # a closed stderr must not take the plugin down
 
 
-CREATE_IMAGE = Schema([Field("Image", "string")])  # the create body's Config is embedded: Image is at the top
-
-
 def log_decision(decision: Decision, request: Optional[Request], payload: Any, config: Dict[str, Any]) -> None:
     if decision.decision == "allow" and not config["log_allowed"]:
         return
@@ -1765,7 +1832,7 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
     if route.target is not None:
         who["target"] = route.target[:100]
     if request is not None and route.kind == CONTAINER_CREATE:
-        who["name"] = _create_name(request)[:100]
+        who["name"] = create_name(request)[:100]
         if decision.decision != "allow" and request.body:
             try:
                 who["image"] = str(decode_body(CREATE_IMAGE, request.body, "create body").get("Image", ""))[:200]
@@ -1775,19 +1842,17 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
 
 
 # ---------------------------------------------------------------------------------------------
-# Lookups: the plugin asks the daemon what a container is (GET /containers/{ref}/json) while it
-# decides. The daemon holds no lock while it consults authorization plugins, and that nested
-# GET passes through this plugin too (it is allowed without a lookup). Facts are cached by full
-# container ID only: a name or an ID prefix can point to another container at any time, an ID
-# never does, and the facts of an ID never change (see "Containers"), so the cache gives the
-# same answer as a new lookup and can never turn a denial into an allow.
+# daemon_api.py: Daemon API: a small blocking HTTP/1.1 client of the daemon's own socket, for the lookups.
 # ---------------------------------------------------------------------------------------------
+
 
 LOOKUP_TIMEOUT = 10.0
 MAX_LOOKUP_BYTES = 16 * 1024 * 1024
-CACHE_SIZE = 1024
+
+
 USER_AGENT = "docker-userns-enforcement-plugin/%s (container lookup)" % VERSION
-_HEX = re.compile(r"[0-9a-f]+")
+
+
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -1914,6 +1979,29 @@ class DockerAPI:
         if connection is not None:
             connection[1].close()
             connection[0].close()
+
+
+MAX_HEADER_BYTES = 64 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# daemon_lookup.py: Daemon lookups: the plugin asks the daemon what a container is (GET /containers/{ref}/json)
+# while it decides. The daemon holds no lock while it consults authorization plugins, and that
+# nested GET passes through this plugin too (it is allowed without a lookup). Facts are cached by
+# full container ID only: a name or an ID prefix can point to another container at any time, an ID
+# never does, and the facts of an ID never change (see lookups), so the cache gives the same answer
+# as a new lookup and can never turn a denial into an allow.
+# ---------------------------------------------------------------------------------------------
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+CACHE_SIZE = 1024
+
+
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 HOLD_TIMEOUT = 600.0
@@ -2044,7 +2132,8 @@ class DaemonLookup(ContainerLookup):
         if not isinstance(data, dict):
             raise LookupFailed("the daemon's description of volume %s is not an object" % name[:64])
         options = data.get("Options") or {}
-        volume = Volume(name, _text(data.get("Driver")) or "local", {str(k): _text(v) for k, v in options.items()} if isinstance(options, dict) else {"?": "?"})
+        options = {str(k): as_text(v) for k, v in options.items()} if isinstance(options, dict) else {"?": "?"}
+        volume = Volume(name, as_text(data.get("Driver")) or "local", options)
         if used_by:  # no container holds an unused volume: it can be removed and made anew
             self._keep(self.volumes, (used_by, name), volume)
         return volume
@@ -2058,7 +2147,7 @@ class DaemonLookup(ContainerLookup):
                 continue
             mounts = [m for m in entry.get("Mounts") or [] if isinstance(m, dict) and m.get("Name") == name]
             names = entry.get("Names") or [""]
-            users.append(VolumeUser(_text(names[0]).lstrip("/") or _text(entry.get("Id"))[:12], _text(entry.get("State")),
+            users.append(VolumeUser(as_text(names[0]).lstrip("/") or as_text(entry.get("Id"))[:12], as_text(entry.get("State")),
                                     not mounts or any(m.get("RW") is not False for m in mounts)))
         return users
 
@@ -2122,31 +2211,19 @@ DEFER = _DeferringLookup()
 
 
 # ---------------------------------------------------------------------------------------------
-# Transport: HTTP/1.1 over a Unix socket. One thread runs an epoll loop over every connection
-# (dockerd opens a new one for most calls when it is busy, so no thread per connection); a few
-# worker threads run the decisions that wait for a lookup, while the loop keeps answering the
-# daemon, including the nested request each lookup makes. Bounded reads, keep-alive, a time
-# limit once a request has started. SIGTERM drains: no request is refused by a planned restart.
-# Knows nothing of Docker semantics.
+# plugin_service.py: Plugin service: the three endpoints of Docker's plugin protocol (Plugin.Activate,
+# AuthZPlugin.AuthZReq, AuthZPlugin.AuthZRes) over the policy, with the current config, its reload,
+# and the volume holds that outlive a request.
 # ---------------------------------------------------------------------------------------------
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 8 * 1024 * 1024  # the daemon forwards at most 1 MiB of body, base64 in JSON
-REQUEST_TIMEOUT = 10.0  # once a request has started, all of it must arrive within this
-DRAIN_TIMEOUT = LOOKUP_TIMEOUT + REQUEST_TIMEOUT + 2.0
+
 EMPTY_REQUEST_HELP = (
     "the daemon sent an empty authorization request, as it does when it retries after the plugin "
     "was killed in the middle of a request; refused to be safe: run the command again"
 )
-MAX_CONNECTIONS = 128
-LOOKUP_WORKERS = 8
-MAX_PENDING_LOOKUPS = 256
-CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
+
+
 ALLOW_ANSWER = b'{"Allow":true}'
-
-
-class BadRequest(Exception):
-    """The peer did not speak HTTP/1.1 as expected."""
 
 
 class Plugin:
@@ -2221,6 +2298,31 @@ class Plugin:
                 self.holds.release(method.upper(), uri)
 
 
+# ---------------------------------------------------------------------------------------------
+# http_server.py: Transport: HTTP/1.1 over a Unix socket. One thread runs an epoll loop over every connection
+# (dockerd opens a new one for most calls when it is busy, so no thread per connection); a few
+# worker threads run the decisions that wait for a lookup, while the loop keeps answering the
+# daemon, including the nested request each lookup makes. Bounded reads, keep-alive, a time limit
+# once a request has started. SIGTERM drains: no request is refused by a planned restart. Knows
+# nothing of Docker semantics.
+# ---------------------------------------------------------------------------------------------
+
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # the daemon forwards at most 1 MiB of body, base64 in JSON
+REQUEST_TIMEOUT = 10.0  # once a request has started, all of it must arrive within this
+DRAIN_TIMEOUT = LOOKUP_TIMEOUT + REQUEST_TIMEOUT + 2.0
+
+
+MAX_CONNECTIONS = 128
+LOOKUP_WORKERS = 8
+MAX_PENDING_LOOKUPS = 256
+CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
+
+
+class BadRequest(Exception):
+    """The peer did not speak HTTP/1.1 as expected."""
+
+
 def _response(status: int, body: bytes, close: bool) -> bytes:
     reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}.get(status, b"Error")
     head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (status, reason, CONTENT_TYPE, len(body))
@@ -2229,7 +2331,7 @@ def _response(status: int, body: bytes, close: bool) -> bytes:
     return head + b"\r\n" + body
 
 
-_ALLOW_RESPONSE = _response(200, ALLOW_ANSWER, False)
+ALLOW_RESPONSE = _response(200, ALLOW_ANSWER, False)
 
 
 def parse_head(head: bytes) -> Tuple[str, str, int, bool]:
@@ -2450,12 +2552,12 @@ class Server:
                 self._defer(conn, body)
                 return
             if answer is ALLOW_ANSWER and keep_alive:
-                self._send(conn, _ALLOW_RESPONSE)
+                self._send(conn, ALLOW_RESPONSE)
                 return
             self._reply(conn, 200, answer)
         elif path == "/AuthZPlugin.AuthZRes" and keep_alive:
             self.plugin.authz_response(body)
-            self._send(conn, _ALLOW_RESPONSE)
+            self._send(conn, ALLOW_RESPONSE)
         else:
             self._reply(conn, *self.plugin.handle(path, body))
 
@@ -2596,6 +2698,11 @@ class Server:
         self._read(conn)  # a queued request, or the end of the stream
 
 
+# ---------------------------------------------------------------------------------------------
+# sockets.py: Sockets: the listening socket systemd passes (socket activation), or one bound here.
+# ---------------------------------------------------------------------------------------------
+
+
 def activated_socket(env: Dict[str, str], pid: int) -> Optional[socket.socket]:
     """The listening socket systemd passed as fd 3, when it was passed to this process."""
     if env.get("LISTEN_PID") != str(pid) or not env.get("LISTEN_FDS", "").isdigit() or int(env["LISTEN_FDS"]) < 1:
@@ -2632,9 +2739,9 @@ def bind_socket(path: str) -> socket.socket:
 
 
 # ---------------------------------------------------------------------------------------------
-# Report: what already runs outside the remapping on this host, asked of the daemon with the
-# lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run this
-# file with --report, so what they say and what the plugin does never disagree.
+# report.py: Report: what already runs outside the remapping on this host, asked of the daemon with the
+# lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run the
+# plugin with --report, so what they say and what the plugin does never disagree.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -2646,7 +2753,7 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     _status, listed = api.get("/containers/json?all=1")
     containers = []
     for entry in listed if isinstance(listed, list) else []:
-        container = lookup.container(_text(entry.get("Id")) if isinstance(entry, dict) else "")
+        container = lookup.container(as_text(entry.get("Id")) if isinstance(entry, dict) else "")
         if container is None:
             continue  # removed since the list
         reason = outside_reason(container, lookup)
@@ -2655,14 +2762,14 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     _status, plugins = api.get("/plugins")
     outside_plugins = []
     for found in plugins if isinstance(plugins, list) else []:
-        name = _text(found.get("Name")) if isinstance(found, dict) else ""
+        name = as_text(found.get("Name")) if isinstance(found, dict) else ""
         if isinstance(found, dict) and found.get("Enabled") is True and normalize_plugin_ref(name) not in config["allowed_plugins"]:
-            outside_plugins.append({"id": _text(found.get("Id"))[:12], "name": name})
+            outside_plugins.append({"id": as_text(found.get("Id"))[:12], "name": name})
     _status, info = api.get("/info")
     swarm = info.get("Swarm") if isinstance(info, dict) else None
     version = lookup.engine_version()
     return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins,
-            "swarm": _text(swarm.get("LocalNodeState")) if isinstance(swarm, dict) else "",
+            "swarm": as_text(swarm.get("LocalNodeState")) if isinstance(swarm, dict) else "",
             "engine_version": version,
             "open_vulnerabilities": [{"id": v.id, "fixed_in": v.fixed_in, "summary": v.summary} for v in open_vulnerabilities(version, config)]}
 
@@ -2681,7 +2788,7 @@ def run_report(config: Dict[str, Any]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Main
+# main.py: Main: the command line (serve, --check-config, --report, --version).
 # ---------------------------------------------------------------------------------------------
 
 

@@ -34,8 +34,9 @@ def resolve_reference(descriptions: List[dict], ref: str) -> Tuple[int, dict]:
 class StandInDaemon:
     def __init__(self, socket_path: str, version: str = "29.5.1", containers: Optional[List[dict]] = None,
                  volumes: Optional[Dict[str, dict]] = None, plugins: Optional[List[dict]] = None,
-                 execs: Optional[Dict[str, str]] = None):
+                 execs: Optional[Dict[str, str]] = None, data_root: str = "/var/lib/docker"):
         self.socket_path = socket_path
+        self.data_root = data_root
         self.version = version
         self.containers = list(containers or [])
         self.volumes = dict(volumes or {})
@@ -53,6 +54,8 @@ class StandInDaemon:
             parts = parts[1:]
         if parts == ["version"]:
             return 200, {"Version": self.version, "ApiVersion": "1.45", "Os": "linux"}
+        if parts == ["info"]:
+            return 200, {"DockerRootDir": self.data_root, "Swarm": {"LocalNodeState": "inactive"}}
         if parts == ["containers", "json"]:
             return 200, [{"Id": d["Id"], "Names": [d.get("Name", "")], "State": d.get("State", {}).get("Status", "created")}
                          for d in self.containers]

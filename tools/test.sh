@@ -4,7 +4,8 @@
 #   1. tools/setup.sh              Debian packages + cached virtual environment
 #   2. tools/outer-dockerd.sh      private Docker engine for the test hosts
 #   3. tools/build-host-image.sh   Debian 12, 13 and forky host images (built once, reused)
-#   4. yamllint, ansible-lint, ruff and mypy (pyproject.toml), pytest tests/ (unit, integration, fleet), the
+#   4. the plugin's file is its package's build (tools/build_plugin.py --check),
+#      yamllint, ansible-lint, ruff and mypy (pyproject.toml), pytest tests/ (unit, integration, fleet), the
 #      collection as users get it (pytest tests/collection), then
 #      `molecule test -s NAME` for every scenario
 #
@@ -91,6 +92,7 @@ use_outer_dockerd
 for part in $TEST_PARTS; do
     case "$part" in
         lint)
+            run_part plugin-build python3 tools/build_plugin.py --check
             run_part yamllint yamllint --strict .
             run_part ansible-lint ansible-lint --offline
             run_part ruff ruff check .

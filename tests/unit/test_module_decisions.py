@@ -21,10 +21,11 @@ from ansible.module_utils.testing import patch_module_args
 from conftest_modules import load_module, run_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module
+import plugin_module  # noqa: F401 (puts src/ on sys.path)
+from docker_userns_plugin import audit_log, plugin_service
+from docker_userns_plugin import config as config_module
 
 mod = load_module("docker_userns_decisions")
-plugin = plugin_module.load()
 
 SELFTEST_IMAGE = "docker-userns-selftest-does-not-exist:never"
 HOST_USERNS = {"HostConfig": {"UsernsMode": "host"}}
@@ -33,7 +34,7 @@ UNIT = "docker-userns-enforcement-plugin.service"
 
 def plugin_lines(capfd, requests, **config):
     """What the plugin writes to stderr (the journal) while it decides these (method, uri, body) requests."""
-    server = plugin.Plugin(plugin.validate_config(config), None, "deny-userns-mode-host")
+    server = plugin_service.Plugin(config_module.validate_config(config), None, "deny-userns-mode-host")
     capfd.readouterr()
     for method, uri, body in requests:
         payload = {"User": "", "RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
@@ -46,7 +47,7 @@ def plugin_lines(capfd, requests, **config):
 def journal(*groups):
     """journalctl -o cat of the plugin's service: systemd's lines around the plugin's own."""
     lines = ["Started %s - Docker authorization plugin deny-userns-mode-host." % UNIT,
-             json.dumps({"time": "2026-11-29T18:25:50+0000", "event": "start", "version": plugin.VERSION, "mode": "audit"})]
+             json.dumps({"time": "2026-11-29T18:25:50+0000", "event": "start", "version": config_module.VERSION, "mode": "audit"})]
     for group in groups:
         lines += group
     return lines
@@ -114,7 +115,7 @@ def test_examples_are_the_first_ones_and_capped(capfd):
 def test_a_line_cut_at_the_plugins_limit_still_counts_by_its_head(capfd):
     # log_event cuts a line at MAX_LOG_LINE bytes when its fields stay too long (here the user name
     # from the client's certificate): no longer JSON, but its head still says what was decided.
-    plugin.log_event("decision", decision="would-deny", rule="host-userns", reason="r", mode="audit", user="u" * 5000)
+    audit_log.log_event("decision", decision="would-deny", rule="host-userns", reason="r", mode="audit", user="u" * 5000)
     cut = capfd.readouterr().err.splitlines()[0]
     with pytest.raises(ValueError):
         json.loads(cut)

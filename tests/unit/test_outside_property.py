@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import plugin_module
+from docker_userns_plugin import config as config_module
+from docker_userns_plugin import daemon_api, daemon_lookup, policy
+from docker_userns_plugin import report as report_module
 from standin import StandInDaemon
 
-plugin = plugin_module.load()
 MODES = ("PidMode", "IpcMode", "NetworkMode")
 
 
@@ -62,11 +64,11 @@ def exec_request(name: str) -> dict:
 
 
 def refused_by_the_plugin(socket_path: str, names) -> set:
-    config = plugin.validate_config({"docker_socket": socket_path})
-    lookup = plugin.DaemonLookup(plugin.DockerAPI(socket_path))
+    config = config_module.validate_config({"docker_socket": socket_path})
+    lookup = daemon_lookup.DaemonLookup(daemon_api.DockerAPI(socket_path))
     refused = set()
     for name in names:
-        decision, _request = plugin.decide(exec_request(name), config, lookup)
+        decision, _request = policy.decide(exec_request(name), config, lookup)
         assert decision.rule in ("", "outside-container"), decision
         if not decision.allow:
             refused.add(name)
@@ -85,7 +87,7 @@ def test_the_report_and_the_plugin_name_the_same_containers(daemon, containers):
     daemon.containers = containers
     names = [c["Name"][1:] for c in containers]
     socket_path = daemon.socket_path
-    reported = plugin.report(plugin.DockerAPI(socket_path), plugin.validate_config({"docker_socket": socket_path}))
+    reported = report_module.report(daemon_api.DockerAPI(socket_path), config_module.validate_config({"docker_socket": socket_path}))
     refused = refused_by_the_plugin(socket_path, names)
     assert {c["name"] for c in reported["unremapped_containers"]} == refused
     for entry in reported["unremapped_containers"]:

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module
+import plugin_module  # noqa: F401 (puts src/ on sys.path)
+from docker_userns_plugin import config as config_module
+from docker_userns_plugin import containers as containers_module
+from docker_userns_plugin import daemon_lookup, host_paths, lookups, plugin_service, policy
 from standin import resolve_reference
-
-plugin = plugin_module.load()
 
 
 def container_id(n: int) -> str:
@@ -35,7 +36,7 @@ def inspect(n: int, name: str, userns: str = "", pid: str = "", ipc: str = "", n
     }
 
 
-class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugin: the file, loaded at run time
+class FakeDaemon(lookups.ContainerLookup):
     """Answers lookups as the daemon would, and counts them. Host paths are the real ones."""
 
     def __init__(self, containers=(), execs=None, volumes=None, failing=False, version="29.7.2",
@@ -60,11 +61,11 @@ class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugi
         return self.root
 
     def host_path(self, path):
-        return plugin.inspect_host_path(path)
+        return host_paths.inspect_host_path(path)
 
     def volume_users(self, name):
         self.questions.append("volume-users")
-        return [plugin.VolumeUser(*user) for user in self.users.get(name, [])]
+        return [lookups.VolumeUser(*user) for user in self.users.get(name, [])]
 
     def volume_held(self, name):
         return name in self.held
@@ -72,11 +73,11 @@ class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugi
     def container(self, ref):
         self.lookups.append(("container", ref))
         if self.failing:
-            raise plugin.LookupFailed("cannot ask the Docker daemon (test)")
+            raise lookups.LookupFailed("cannot ask the Docker daemon (test)")
         status, answer = resolve_reference(self.descriptions, ref)
         if status == 400:
-            raise plugin.LookupFailed("the Docker daemon answered with 400: %s" % answer["message"])
-        return plugin.container_from_inspect(answer) if status == 200 else None
+            raise lookups.LookupFailed("the Docker daemon answered with 400: %s" % answer["message"])
+        return containers_module.container_from_inspect(answer) if status == 200 else None
 
     def exec_container_id(self, exec_id):
         self.lookups.append(("exec", exec_id))
@@ -85,7 +86,7 @@ class FakeDaemon(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugi
     def volume(self, name, used_by):
         self.lookups.append(("volume", name))
         driver, options = self.volumes.get(name, (None, None))
-        return None if driver is None else plugin.Volume(name, driver, options)
+        return None if driver is None else lookups.Volume(name, driver, options)
 
 
 OUTSIDE = inspect(1, "rootshell", userns="host")
@@ -105,7 +106,7 @@ def authz(method, uri, body=None, headers=None, user=""):
 
 
 def verdict(payload, daemon, **config):
-    decision, _request = plugin.decide(payload, plugin.validate_config(config), daemon)
+    decision, _request = policy.decide(payload, config_module.validate_config(config), daemon)
     return decision
 
 
@@ -434,10 +435,10 @@ def test_buildx_docker_container_driver_gets_a_hint():
 
 
 def test_requests_needing_a_lookup_are_deferred_and_others_are_not():
-    server = plugin.Plugin(plugin.validate_config({}), None, "test")
+    server = plugin_service.Plugin(config_module.validate_config({}), None, "test")
     needs = json.dumps(authz("POST", "/containers/web/exec", {"Cmd": ["sh"]})).encode()
-    with pytest.raises(plugin.LookupDeferred):
-        server.authz_request(needs, plugin.DEFER)
+    with pytest.raises(daemon_lookup.LookupDeferred):
+        server.authz_request(needs, daemon_lookup.DEFER)
     refused = json.dumps(authz("POST", "/containers/create", {"Image": "x", "HostConfig": {"UsernsMode": "host"}})).encode()
-    assert json.loads(server.authz_request(refused, plugin.DEFER))["Allow"] is False
-    assert server.authz_request(json.dumps(authz("GET", "/_ping")).encode(), plugin.DEFER) == plugin.ALLOW_ANSWER
+    assert json.loads(server.authz_request(refused, daemon_lookup.DEFER))["Allow"] is False
+    assert server.authz_request(json.dumps(authz("GET", "/_ping")).encode(), daemon_lookup.DEFER) == plugin_service.ALLOW_ANSWER

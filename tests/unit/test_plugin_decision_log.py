@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module
-
-plugin = plugin_module.load()
+import plugin_module  # noqa: F401 (puts src/ on sys.path)
+from docker_userns_plugin import config as config_module
+from docker_userns_plugin import plugin_service
 
 
 def decide_and_log(capfd, method, uri, body=None, headers=None, **config):
@@ -20,7 +20,7 @@ def decide_and_log(capfd, method, uri, body=None, headers=None, **config):
     if body is not None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         payload["RequestBody"] = base64.b64encode(raw).decode()
-    server = plugin.Plugin(plugin.validate_config(config), None, "test")
+    server = plugin_service.Plugin(config_module.validate_config(config), None, "test")
     answer = json.loads(server.authz_request(json.dumps(payload).encode()))
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) <= 1, lines

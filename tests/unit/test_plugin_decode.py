@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module
-
-plugin = plugin_module.load()
+import plugin_module  # noqa: F401 (puts src/ on sys.path)
+from docker_userns_plugin import gojson
+from docker_userns_plugin import schemas as schemas_module
 
 
 def hc(body: bytes) -> dict:
-    return plugin.effective_host_config(body)
+    return schemas_module.effective_host_config(body)
 
 
 @pytest.mark.parametrize("key, matches", [
@@ -28,12 +28,12 @@ def hc(body: bytes) -> dict:
     ("\u0130", False),
 ])
 def test_go_fold_matches_only_what_go_matches(key, matches):
-    assert (plugin.go_fold(key) == "USERNSMODE") is matches
+    assert (gojson.go_fold(key) == "USERNSMODE") is matches
 
 
 def test_kelvin_sign_folds_to_k():
-    assert plugin.go_fold("Networ\u212aMode") == "NETWORKMODE"
-    assert plugin.go_fold("\u212a") == "K"
+    assert gojson.go_fold("Networ\u212aMode") == "NETWORKMODE"
+    assert gojson.go_fold("\u212a") == "K"
 
 
 def test_host_config_from_nested_object():
@@ -80,7 +80,7 @@ def test_lists_keep_every_element_ever_given():
 
 
 def test_numbers_are_never_strings():
-    with pytest.raises(plugin.Undecodable):
+    with pytest.raises(gojson.Undecodable):
         hc(b'{"HostConfig": {"UsernsMode": 1}}')
     assert hc(b'{"HostConfig": {"Memory": 1' + b"0" * 5000 + b'}}') == {}
 
@@ -103,13 +103,13 @@ def test_numbers_are_never_strings():
     b"[" * 5000 + b"]" * 5000,
 ])
 def test_what_cannot_be_read_raises_undecodable(body):
-    with pytest.raises(plugin.Undecodable):
+    with pytest.raises(gojson.Undecodable):
         hc(body)
 
 
 def test_every_struct_field_has_a_schema():
     # A struct field without one would make every body that uses it fail to decode (denied).
-    schemas = [value for value in vars(plugin).values() if isinstance(value, plugin.Schema)]
+    schemas = [value for value in vars(schemas_module).values() if isinstance(value, gojson.Schema)]
     fields, seen = [], set()
     while schemas:
         schema = schemas.pop()
@@ -123,12 +123,12 @@ def test_every_struct_field_has_a_schema():
     assert {"HostConfig", "Mounts", "BindOptions", "TaskTemplate"} <= {field.name for field in fields}
     for field in fields:
         if field.kind in ("struct", "ptr", "structs"):
-            assert isinstance(field.schema, plugin.Schema), field.name
+            assert isinstance(field.schema, gojson.Schema), field.name
         else:
             assert field.schema is None, field.name
 
 
 def test_a_struct_field_without_a_schema_is_an_error_not_a_skip():
-    broken = plugin.Schema([plugin.Field("HostConfig", "ptr")])
+    broken = gojson.Schema([gojson.Field("HostConfig", "ptr")])
     with pytest.raises(TypeError, match="HostConfig"):
-        plugin.go_decode_struct(broken, plugin.parse_go_json(b'{"HostConfig": {"UsernsMode": "host"}}'), {})
+        gojson.go_decode_struct(broken, gojson.parse_go_json(b'{"HostConfig": {"UsernsMode": "host"}}'), {})

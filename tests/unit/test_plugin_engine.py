@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import pytest
 
-from test_plugin_containers import FakeDaemon, authz, inspect, plugin, verdict
+from docker_userns_plugin import config as config_module
+from docker_userns_plugin import engine, lookups
+from test_plugin_containers import FakeDaemon, authz, inspect, verdict
 
-ALL = {v.id for v in plugin.KNOWN_VULNERABILITIES}
+ALL = {v.id for v in engine.KNOWN_VULNERABILITIES}
 COPY = {"CVE-2026-41568", "CVE-2026-42306"}
 BODIES = {"CVE-2026-34040", "CVE-2024-41110"}
 BUILDKIT = {"CVE-2026-33747", "CVE-2026-33748"}
 
 
 def open_ids(version, fixes=None):
-    config = plugin.validate_config({"engine_fixes": fixes} if fixes else {})
-    return {v.id for v in plugin.open_vulnerabilities(version, config)}
+    config = config_module.validate_config({"engine_fixes": fixes} if fixes else {})
+    return {v.id for v in engine.open_vulnerabilities(version, config)}
 
 
 @pytest.mark.parametrize("version, expected", [
@@ -64,8 +66,8 @@ def test_fixes_a_package_carries_count_for_the_version_they_were_read_for_only()
     {"version": "1", "fixed": [], "extra": 1},
 ])
 def test_engine_fixes_must_name_the_version_and_the_fixes(fixes):
-    with pytest.raises(plugin.ConfigError, match="engine_fixes"):
-        plugin.validate_config({"engine_fixes": fixes})
+    with pytest.raises(config_module.ConfigError, match="engine_fixes"):
+        config_module.validate_config({"engine_fixes": fixes})
 
 
 # --- what is refused on which engine -------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_a_hidden_body_is_refused_on_every_engine_and_named_where_the_engine_hid
 def test_an_engine_that_cannot_be_asked_its_version_fails_closed():
     class Silent(FakeDaemon):
         def engine_version(self):
-            raise plugin.LookupFailed("cannot ask the Docker daemon (test)")
+            raise lookups.LookupFailed("cannot ask the Docker daemon (test)")
     decision = cp("GET", "/containers/box/archive?path=/etc", Silent([BOX]))
     assert not decision.allow and decision.rule == "lookup-failed"
     big = authz("POST", "/containers/create", headers={"Content-Type": "application/json", "Content-Length": "1048576"})

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import plugin_module
+import plugin_module  # noqa: F401 (puts src/ on sys.path)
+from docker_userns_plugin import audit_log, host_paths, lookups, main, plugin_service, policy, routes
+from docker_userns_plugin import config as config_module
+from docker_userns_plugin import request as request_module
 
-plugin = plugin_module.load()
-DEFAULTS = plugin.validate_config({})
+DEFAULTS = config_module.validate_config({})
 
 
 def authz(method: str, uri: str, body=None, headers=None, user: str = "") -> dict:
@@ -24,7 +26,7 @@ def authz(method: str, uri: str, body=None, headers=None, user: str = "") -> dic
     return payload
 
 
-class NoContainers(plugin.ContainerLookup):  # type: ignore[name-defined]  # plugin: the file, loaded at run time
+class NoContainers(lookups.ContainerLookup):
     """A daemon without containers or volumes ("no such container"), of a version with no known
     flaw; host paths are this machine's own."""
 
@@ -44,11 +46,11 @@ class NoContainers(plugin.ContainerLookup):  # type: ignore[name-defined]  # plu
         return "/var/lib/docker/100000.100000"
 
     def host_path(self, path):
-        return plugin.inspect_host_path(path)
+        return host_paths.inspect_host_path(path)
 
 
 def verdict(payload, lookup=NoContainers(), **config):  # noqa: B008 stateless, so one shared default is safe
-    decision, _request = plugin.decide(payload, plugin.validate_config(config), lookup)
+    decision, _request = policy.decide(payload, config_module.validate_config(config), lookup)
     return decision
 
 
@@ -68,18 +70,18 @@ HOST = {"Image": "x", "HostConfig": {"UsernsMode": "host"}}
     ("/containers/./create", "/containers/create", None),
 ])
 def test_split_uri(uri, path, version):
-    assert plugin.split_uri(uri)[:2] == (path, version)
+    assert request_module.split_uri(uri)[:2] == (path, version)
 
 
 @pytest.mark.parametrize("uri", ["containers/create", "/containers/%zzcreate", "*"])
 def test_unroutable_uris_raise(uri):
-    with pytest.raises(plugin.Unroutable):
-        plugin.split_uri(uri)
+    with pytest.raises(request_module.Unroutable):
+        request_module.split_uri(uri)
 
 
 @pytest.mark.parametrize("version, less", [("1.23", True), ("1.24", False), ("1.9", True), ("1.100", False), (None, False), (".", True)])
 def test_version_less_than_1_24(version, less):
-    assert plugin.version_less(version, "1.24") is less
+    assert request_module.version_less(version, "1.24") is less
 
 
 @pytest.mark.parametrize("method, uri, kind, action, target", [
@@ -126,8 +128,8 @@ def test_version_less_than_1_24(version, less):
     ("POST", "/containers/abc/checkpoints", "checkpoint", "checkpoint", "abc"),
 ])
 def test_classify(method, uri, kind, action, target):
-    request = plugin.parse_authz_request(authz(method, uri))
-    route = plugin.classify(request)
+    request = policy.parse_authz_request(authz(method, uri))
+    route = routes.classify(request)
     assert (route.kind, route.action, route.target) == (kind, action, target)
 
 
@@ -250,7 +252,7 @@ def test_garbage_payloads_are_denied_even_in_audit_mode(payload):
 
 OPT_IN = {
     "deny_privileged": True,
-    "deny_host_namespaces": list(plugin.HOST_NAMESPACES),
+    "deny_host_namespaces": list(config_module.HOST_NAMESPACES),
     "deny_cap_add": ["sys_admin"],
     "deny_bind_mounts": ["/var/run/docker.sock"],
     "deny_devices": True,
@@ -302,24 +304,24 @@ def test_opt_in_rules_allow_what_they_do_not_name(host_config):
     ({"deny_bind_mounts": ["relative/path"]}, "absolute"),
 ])
 def test_config_errors_say_what_is_wrong(raw, error):
-    with pytest.raises(plugin.ConfigError, match=error):
-        plugin.validate_config(raw)
+    with pytest.raises(config_module.ConfigError, match=error):
+        config_module.validate_config(raw)
 
 
 def test_check_config_cli(tmp_path, capsys):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text('{"mode": "audit"}')
     bad.write_text('{"mode": "audit",}')
-    assert plugin.main(["--check-config", str(good)]) == 0
+    assert main.main(["--check-config", str(good)]) == 0
     assert "config OK" in capsys.readouterr().out
-    assert plugin.main(["--check-config", str(bad)]) == 2
+    assert main.main(["--check-config", str(bad)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
-    assert plugin.main(["--check-config", str(tmp_path / "missing.json")]) == 2
+    assert main.main(["--check-config", str(tmp_path / "missing.json")]) == 2
 
 
 def test_empty_authz_request_is_refused_with_why():
     # The daemon resends an empty body when it retries after a plugin restart mid-request.
-    server = plugin.Plugin(DEFAULTS, None, "test")
+    server = plugin_service.Plugin(DEFAULTS, None, "test")
     answer = json.loads(server.authz_request(b""))
     assert answer["Allow"] is False and "run the command again" in answer["Msg"]
 
@@ -331,8 +333,8 @@ def test_only_requests_that_may_matter_need_a_readable_path():
 
 
 def test_a_log_line_stays_one_write_and_valid_json(capfd):
-    plugin.log_event("decision", decision="deny", reason="\u00e9\u4e2d" * 3000, path="/containers/" + "x" * 5000)
+    audit_log.log_event("decision", decision="deny", reason="\u00e9\u4e2d" * 3000, path="/containers/" + "x" * 5000)
     line = capfd.readouterr().err.encode("utf-8")
-    assert len(line) <= plugin.MAX_LOG_LINE + 1 and line.endswith(b"\n")
+    assert len(line) <= audit_log.MAX_LOG_LINE + 1 and line.endswith(b"\n")
     record = json.loads(line)
     assert record["decision"] == "deny" and record["reason"].startswith("\u00e9\u4e2d")

@@ -9,11 +9,13 @@ tests/integration/test_root_work.py and in the Molecule scenarios.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from test_plugin_containers import FakeDaemon, authz, inspect, plugin, verdict
+from docker_userns_plugin import daemon_lookup, host_paths, lookups
+from test_plugin_containers import FakeDaemon, authz, inspect, verdict
 
 NOBODY = 65534
 
@@ -231,8 +233,8 @@ def test_a_volume_being_filled_can_be_neither_mounted_nor_started_with():
 
 def test_holds_end_with_the_daemon_s_answer_to_that_request_or_in_time(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(plugin.time, "monotonic", lambda: clock[0])
-    holds = plugin.Holds()
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    holds = daemon_lookup.Holds()
     holds.place("POST", "/containers/create?name=a", ("v",))
     holds.place("POST", "/containers/create?name=a", ("w",))
     assert holds.held("v") and holds.held("w") and not holds.held("x")
@@ -241,20 +243,20 @@ def test_holds_end_with_the_daemon_s_answer_to_that_request_or_in_time(monkeypat
     holds.release("POST", "/containers/create?name=a")
     assert not holds.held("v") and holds.held("w")
     holds.place("POST", "/x", ("late",))
-    clock[0] += plugin.HOLD_TIMEOUT + 1
+    clock[0] += daemon_lookup.HOLD_TIMEOUT + 1
     assert not holds.held("late") and not holds.held("w")
 
 
 def test_inspect_host_path_follows_symlinks_like_the_kernel(tree):
     os.symlink("../../srv/./data", tree / "tmp/rootdir/rel")
-    where = plugin.inspect_host_path(str(tree / "tmp/rootdir/rel"))
+    where = host_paths.inspect_host_path(str(tree / "tmp/rootdir/rel"))
     assert where.exists and where.is_dir and not where.empty and where.root_only and where.changeable_by == ""
     os.symlink("loop", tree / "srv/loop")
-    with pytest.raises(plugin.LookupFailed):
-        plugin.inspect_host_path(str(tree / "srv/loop"))
-    assert not plugin.inspect_host_path(str(tree / "srv/data/file/below")).exists  # a file on the way
-    assert plugin.inspect_host_path(str(tree / "srv/empty")).empty
-    assert Path(tree / "srv/data/file").exists() and not plugin.inspect_host_path(str(tree / "srv/data/file")).is_dir
+    with pytest.raises(lookups.LookupFailed):
+        host_paths.inspect_host_path(str(tree / "srv/loop"))
+    assert not host_paths.inspect_host_path(str(tree / "srv/data/file/below")).exists  # a file on the way
+    assert host_paths.inspect_host_path(str(tree / "srv/empty")).empty
+    assert Path(tree / "srv/data/file").exists() and not host_paths.inspect_host_path(str(tree / "srv/data/file")).is_dir
 
 
 def test_a_subpath_of_a_volume_that_binds_a_full_directory_is_judged_by_the_subpath(tree):

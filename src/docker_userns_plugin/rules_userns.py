@@ -1,0 +1,76 @@
+"""Rules on the user namespace itself (CIS Docker 5.31): no host user namespace for a new
+container, no joining the namespaces of a container outside the remapping, and nothing run in,
+attached to or started again in such a container.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from .containers import NAMESPACE_MODES, outside_reason
+from .context import USERNS_HOST_MESSAGE, Context, Denial, create_name
+from .lookups import Container
+from .routes import ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START, EXEC_START
+
+BUILDX_HINT = (
+    "; buildx's docker-container driver asks for the host user namespace: use the default "
+    "docker driver instead (docker buildx use default)"
+)
+
+
+def rule_host_userns(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """CIS Docker Benchmark 5.31: the host's user namespace is not shared."""
+    if ctx.kind == CONTAINER_CREATE and ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
+        hint = ""
+        if create_name(ctx.request).startswith("buildx_buildkit_"):
+            hint = BUILDX_HINT
+        return Denial("host-userns", USERNS_HOST_MESSAGE + hint)
+    return None
+
+
+OUTSIDE_HELP = (
+    "so anything run in it runs as real root on the host (userns=host is not allowed); remove it "
+    "(docker rm -f %s) or recreate it without --userns=host"
+)
+
+
+def rule_joined_namespaces(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """A new container that shares the pid, ipc or network namespace of a container outside
+    the remapping shares its user namespace as well (CIS Docker 5.31)."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for field, namespace in NAMESPACE_MODES:
+        mode = ctx.host_config.get(field, "")
+        if not mode.startswith("container:"):
+            continue
+        joined = ctx.lookup.container(mode[len("container:"):])
+        if joined is None:
+            continue  # the daemon refuses to join a container that does not exist
+        reason = outside_reason(joined, ctx.lookup)
+        if reason:
+            return Denial("outside-container", "sharing the %s namespace of container %s is not allowed: it %s, %s"
+                          % (namespace, joined.label, reason, OUTSIDE_HELP % joined.name))
+    return None
+
+
+def _target_container(ctx: Context) -> Optional[Container]:
+    if ctx.kind == EXEC_START:
+        container_id = ctx.lookup.exec_container_id(ctx.route.target or "")
+        return None if container_id is None else ctx.lookup.container(container_id)
+    return ctx.lookup.container(ctx.route.target or "")
+
+
+def rule_outside_container(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Nothing may run code in, attach to, start again, change or write into a container that
+    is outside the remapping (created with --userns=host before enforcement, in audit mode, or
+    joined to one). Stop, kill, remove, inspect, logs and export stay allowed."""
+    if ctx.kind not in (CONTAINER_START, CONTAINER_ENTER, EXEC_START, ARCHIVE_WRITE):
+        return None
+    container = _target_container(ctx)
+    if container is None:
+        return None  # no such container or exec: the daemon answers 404 itself
+    reason = outside_reason(container, ctx.lookup)
+    if reason:
+        return Denial("outside-container", "%s container %s is not allowed: it %s, %s"
+                      % (ctx.route.action, container.label, reason, OUTSIDE_HELP % container.name))
+    return None
