@@ -19,7 +19,7 @@ headed by the module it came from. Everything below the transport is pure and te
 sockets: the policy receives its lookups (the daemon, the host's paths) as a parameter.
 """
 
-# Built by tools/build_plugin.py from src/docker_userns_plugin/ (26 modules). Edit those, then run
+# Built by tools/build_plugin.py from src/docker_userns_plugin/ (37 modules). Edit those, then run
 # `make plugin`; `make test` fails when this file is not what the build makes of them.
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import base64
 import binascii
 import collections
 import errno
+import ipaddress
 import json
 import os
 import posixpath
@@ -41,7 +42,7 @@ import stat
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
 # ---------------------------------------------------------------------------------------------
 # gojson.py: Go's JSON: read a request body the way the Go daemon's encoding/json does.
@@ -97,7 +98,7 @@ def go_fold(key: str) -> str:
 
 class Field(NamedTuple):
     name: str
-    kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs"
+    kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs", "structmap"
     schema: Optional[Schema] = None
 
 
@@ -171,6 +172,14 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
             if element is not None and (not isinstance(element, str) or isinstance(element, Number)):
                 raise TypeMismatch("%s values must be strings" % name)
             mapping[key] = element or ""
+    elif kind == "structmap":  # map[string]*struct: keys exact, each value decoded anew, last one wins
+        if value is None:
+            return
+        if not isinstance(value, Pairs):
+            raise TypeMismatch("%s must be an object" % name)
+        structs = into.setdefault(name, {})
+        for key, element in value:
+            structs[key] = None if element is None else go_decode_struct(_struct_schema(field), element, {})
     elif kind in ("strings", "structs"):
         if value is None:
             return
@@ -223,6 +232,17 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "deny_cap_add": [],
     "deny_bind_mounts": [],
     "deny_devices": False,
+    # The reviewed table's opt-ins (docs/reviewed-api.md): what an administrator accepts beyond it.
+    "allow_fields": [],
+    "allowed_drivers": [],
+    "allowed_legacy_plugins": [],
+    "allowed_devices": [],
+    "allowed_runtimes": [],
+    "allowed_annotations": [],
+    "allowed_cdi_devices": [],
+    "allow_gpus": False,
+    "nvidia_toolkit": {},
+    "allow_network_volumes": False,
 }
 
 
@@ -247,12 +267,15 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     config.update(raw)
     if config["mode"] not in ("enforce", "audit"):
         raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
-    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices"):
+    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices", "allow_gpus",
+                "allow_network_volumes"):
         if not isinstance(config[key], bool):
             raise ConfigError("%s must be true or false" % key)
     if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
         raise ConfigError("docker_socket must be the absolute path of the daemon's Unix socket")
-    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts"):
+    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts", "allow_fields",
+                "allowed_drivers", "allowed_legacy_plugins", "allowed_devices", "allowed_runtimes", "allowed_annotations",
+                "allowed_cdi_devices"):
         config[key] = _string_list(config[key], key)
     bad_ns = [n for n in config["deny_host_namespaces"] if n not in HOST_NAMESPACES]
     if bad_ns:
@@ -261,6 +284,14 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     if bad_paths:
         raise ConfigError("deny_bind_mounts: paths must be absolute: %s" % ", ".join(bad_paths))
     config["engine_fixes"] = _engine_fixes(config["engine_fixes"])
+    config["nvidia_toolkit"] = _nvidia_toolkit(config["nvidia_toolkit"])
+    bad_devices = [d for d in config["allowed_devices"] if not d.startswith("/") and not _DEVICE_ENTRY.match(d)]
+    if bad_devices:
+        raise ConfigError('allowed_devices: each entry is a device\'s path or "TYPE MAJOR:MINOR [ACCESS]" ("c 195:*"), not %s'
+                          % ", ".join(bad_devices))
+    bad_names = [n for n in config["allowed_legacy_plugins"] if "/" in n or ".." in n]
+    if bad_names:
+        raise ConfigError("allowed_legacy_plugins: a legacy plugin's name holds no path: %s" % ", ".join(bad_names))
     config["deny_cap_add"] = [normalize_capability(c) for c in config["deny_cap_add"]]
     config["allowed_plugins"] = [normalize_plugin_ref(p) for p in config["allowed_plugins"]]
     return config
@@ -274,6 +305,18 @@ def _engine_fixes(value: Any) -> Dict[str, Any]:
             or not value["version"]:
         raise ConfigError('engine_fixes must be {} or {"version": "<the daemon\'s version>", "fixed": ["CVE-...", ...]}')
     return {"version": value["version"], "fixed": _string_list(value["fixed"], "engine_fixes.fixed")}
+
+
+_DEVICE_ENTRY = re.compile(r"^[cb] ([0-9]+|\*):([0-9]+|\*)( [rwm]{1,3})?$")
+
+
+def _nvidia_toolkit(value: Any) -> Dict[str, Any]:
+    """{"version": the NVIDIA Container Toolkit's version on this host}, or {} when not known."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict) or set(value) != {"version"} or not isinstance(value["version"], str):
+        raise ConfigError('nvidia_toolkit must be {} or {"version": "<the toolkit\'s version, e.g. 1.17.8>"}')
+    return {"version": value["version"]}
 
 
 def load_config(path: Optional[str]) -> Dict[str, Any]:
@@ -322,7 +365,7 @@ def normalize_plugin_ref(ref: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-MOUNT = Schema([
+MOUNT_SCHEMA = Schema([
     Field("Type", "string"),
     Field("Source", "string"),
     Field("Target", "string"),
@@ -334,11 +377,13 @@ MOUNT = Schema([
         Field("DriverConfig", "ptr", Schema([Field("Name", "string"), Field("Options", "stringmap")])),
     ])),
 ])
-DEVICE = Schema([Field("PathOnHost", "string")])
+DEVICE_SCHEMA = Schema([Field("PathOnHost", "string"), Field("PathInContainer", "string"), Field("CgroupPermissions", "string")])
+DEVICE_REQUEST_SCHEMA = Schema([Field("Driver", "string"), Field("DeviceIDs", "strings")])
+ENDPOINT_SCHEMA = Schema([Field("DriverOpts", "stringmap")])
 
 # HostConfig fields the rules read (Resources is embedded in HostConfig, so Devices and
 # DeviceCgroupRules sit at its top level).
-HOST_CONFIG_FIELDS = [
+HOST_CONFIG_SCHEMA_FIELDS = [
     Field("UsernsMode", "string"),
     Field("Privileged", "bool"),
     Field("PidMode", "string"),
@@ -348,30 +393,50 @@ HOST_CONFIG_FIELDS = [
     Field("CgroupnsMode", "string"),
     Field("CapAdd", "strings"),
     Field("Binds", "strings"),
-    Field("Mounts", "structs", MOUNT),
-    Field("Devices", "structs", DEVICE),
+    Field("Mounts", "structs", MOUNT_SCHEMA),
+    Field("Devices", "structs", DEVICE_SCHEMA),
     Field("DeviceCgroupRules", "strings"),
     Field("VolumeDriver", "string"),
     Field("VolumesFrom", "strings"),
+    Field("LogConfig", "struct", Schema([Field("Type", "string"), Field("Config", "stringmap")])),
+    Field("Sysctls", "stringmap"),
+    Field("SecurityOpt", "strings"),
+    Field("StorageOpt", "stringmap"),
+    Field("Runtime", "string"),
+    Field("Annotations", "stringmap"),
+    Field("DeviceRequests", "structs", DEVICE_REQUEST_SCHEMA),
+    Field("MaskedPaths", "strings"),
+    Field("ReadonlyPaths", "strings"),
 ]
-HOST_CONFIG = Schema(HOST_CONFIG_FIELDS)
+HOST_CONFIG_SCHEMA = Schema(HOST_CONFIG_SCHEMA_FIELDS)
 
-# The daemon decodes create bodies (and pre-1.24 start bodies) into a wrapper that embeds
-# *HostConfig: HostConfig fields given at the top level count when no "HostConfig" key is.
-CREATE_WRAPPER = Schema(HOST_CONFIG_FIELDS + [Field("HostConfig", "ptr", HOST_CONFIG)])
+# Docker 20.10 to 26.1 decode create bodies into a wrapper that embeds *HostConfig: HostConfig
+# fields given at the top level count when no "HostConfig" key is (27.0 and later ignore them).
+CREATE_WRAPPER_SCHEMA = Schema(HOST_CONFIG_SCHEMA_FIELDS + [Field("HostConfig", "ptr", HOST_CONFIG_SCHEMA)])
+CREATE_NETWORKS_SCHEMA = Schema([Field("NetworkingConfig", "ptr", Schema([Field("EndpointsConfig", "structmap", ENDPOINT_SCHEMA)]))])
 
-SERVICE_SPEC = Schema([
+NETWORK_CREATE_SCHEMA = Schema([
+    Field("Name", "string"), Field("Driver", "string"), Field("Options", "stringmap"),
+    Field("IPAM", "ptr", Schema([
+        Field("Driver", "string"), Field("Options", "stringmap"),
+        Field("Config", "structs", Schema([Field("Subnet", "string"), Field("Gateway", "string")])),
+    ])),
+])
+NETWORK_CONNECT_SCHEMA = Schema([Field("Container", "string"), Field("EndpointConfig", "ptr", ENDPOINT_SCHEMA)])
+VOLUME_CREATE_SCHEMA = Schema([Field("Name", "string"), Field("Driver", "string"), Field("DriverOpts", "stringmap")])
+
+SERVICE_SPEC_SCHEMA = Schema([
     Field("TaskTemplate", "struct", Schema([Field("Runtime", "string"), Field("PluginSpec", "ptr", Schema([]))])),
 ])
 
-CHECKPOINT_CREATE_OPTIONS = Schema([Field("CheckpointDir", "string")])
+CHECKPOINT_CREATE_SCHEMA = Schema([Field("CheckpointDir", "string")])
 
 
 def effective_host_config(body: bytes) -> Dict[str, Any]:
-    """The HostConfig the daemon will apply for a create (or legacy start) body."""
+    """The HostConfig the daemon will apply for a create body."""
     value = parse_go_json(body)
     try:
-        wrapper = go_decode_struct(CREATE_WRAPPER, value, {})
+        wrapper = go_decode_struct(CREATE_WRAPPER_SCHEMA, value, {})
     except TypeMismatch as err:
         raise Undecodable("the body does not match the Docker API types: %s" % err) from None
     inner: Optional[Dict[str, Any]] = wrapper.get("HostConfig")
@@ -381,7 +446,7 @@ def effective_host_config(body: bytes) -> Dict[str, Any]:
     return wrapper
 
 
-CREATE_IMAGE = Schema([Field("Image", "string")])  # the create body's Config is embedded: Image is at the top
+CREATE_IMAGE_SCHEMA = Schema([Field("Image", "string")])  # the create body's Config is embedded: Image is at the top
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,14 +537,27 @@ def version_less(version: Optional[str], other: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# routes.py: Routes: what the daemon will route a request to, from its method and path, and which routes
-# matter to the rules at all.
+# table_types.py: The reviewed table's vocabulary: how the table says what the plugin knows of a route, of each
+# query parameter and of each body field, and its verdict on a non-zero value.
+#
+# - allow: any value; the reason says why nothing host-side follows from it.
+# - check: a named rule judges the value (the rule's name, as its refusals carry it).
+# - one_of: only these values (or the zero value) pass; the reason says why the others do not.
+# - refuse: only the zero value passes; the reason says what a non-zero one would make the daemon
+#   do. An administrator can accept it, field by field, with the config's allow_fields.
+# - struct, list_of, map_of: the value is a JSON object with these fields, a list or an object of
+#   such values; each field is judged by its own verdict.
+#
+# What the table does not name is refused when non-zero (review.py). The table is data: the
+# threat model's reviewed-API document is rendered from it (tools/gen_threat_model.py).
 # ---------------------------------------------------------------------------------------------
 
 
-# Route kinds that matter; everything else is "other".
+ALLOWED, CHECK, ONE_OF, REFUSE, STRUCT, LIST, MAP = "allow", "check", "one of", "refuse", "struct", "list", "map"
+
+# What the rules know a route as.
 CONTAINER_CREATE = "container-create"
-CONTAINER_START = "container-start"  # runs the container's command; pre-1.24 also applies a body
+CONTAINER_START = "container-start"  # runs the container's command
 CONTAINER_ENTER = "container-enter"  # runs code in, attaches to, or revives an existing container
 EXEC_START = "exec-start"
 ARCHIVE_READ = "archive-read"  # the daemon reads the container's files, as real root
@@ -488,108 +566,727 @@ CHECKPOINT = "checkpoint"  # experimental daemons: CRIU images, optionally in an
 PLUGIN_OP = "plugin"
 SERVICE_WRITE = "service-write"
 SWARM_JOIN = "swarm-join"  # makes this host a swarm node: tasks start without asking any plugin
-BUILD = "build"  # BuildKit builds run in the daemon, as real root
-JSON_BODY = "json-body"  # no rule reads it, but the daemon decodes a JSON body here
-OTHER = "other"
+SWARM = "swarm"  # changes a swarm's state
+BUILD = "build"  # the builders run steps in containers the daemon makes itself
+NETWORK_CREATE = "network-create"
+NETWORK_CONNECT = "network-connect"
+VOLUME_CREATE = "volume-create"
+REFUSED = "refused"  # reviewed, and refused as a whole
+OTHER = "other"  # no rule reads anything beyond the review
+
+
+class Verdict(NamedTuple):
+    kind: str
+    reason: str
+    rule: str = ""  # check: the rule that judges a non-zero value (map: the one that judges its keys)
+    values: Tuple[str, ...] = ()  # one_of: the values that pass
+    fields: Tuple[Tuple[str, Verdict], ...] = ()  # struct: its fields; list and map: ("", element)
+    since: str = ""  # the API version that added it, for the documentation
+    by_fold: Optional[Dict[str, Tuple[str, Verdict]]] = None  # struct: fields by Go's fold key
+
+    def field(self, key: str) -> Optional[Tuple[str, Verdict]]:
+        """The (name, verdict) of a struct's field as Go matches a JSON key to it, or None."""
+        return self.by_fold.get(go_fold(key)) if self.by_fold is not None else None
+
+    @property
+    def element(self) -> Verdict:
+        return self.fields[0][1]
+
+
+def allow(reason: str, since: str = "") -> Verdict:
+    return Verdict(ALLOWED, reason, since=since)
+
+
+def check(rule: str, reason: str, since: str = "") -> Verdict:
+    return Verdict(CHECK, reason, rule=rule, since=since)
+
+
+def one_of(values: Tuple[str, ...], reason: str, since: str = "") -> Verdict:
+    return Verdict(ONE_OF, reason, values=values, since=since)
+
+
+def refuse(reason: str, since: str = "") -> Verdict:
+    return Verdict(REFUSE, reason, since=since)
+
+
+def struct(reason: str, fields: Dict[str, Verdict], since: str = "") -> Verdict:
+    pairs = tuple(fields.items())
+    return Verdict(STRUCT, reason, fields=pairs, since=since, by_fold={go_fold(name): (name, v) for name, v in pairs})
+
+
+def list_of(element: Verdict, reason: str = "", since: str = "") -> Verdict:
+    return Verdict(LIST, reason or element.reason, fields=(("", element),), since=since)
+
+
+def map_of(element: Verdict, reason: str = "", since: str = "", rule: str = "") -> Verdict:
+    return Verdict(MAP, reason or element.reason, rule=rule, fields=(("", element),), since=since)
+
+
+def merged(reason: str, *parts: Verdict) -> Verdict:
+    """One struct of the fields of several (Go's embedded structs: their fields are promoted)."""
+    fields: Dict[str, Verdict] = {}
+    for part in parts:
+        for name, verdict in part.fields:
+            if name in fields:
+                raise ValueError("%s is in two embedded structs: Go would promote neither" % name)
+            fields[name] = verdict
+    return struct(reason, fields)
+
+
+class RouteReview(NamedTuple):
+    """One route of the daemon's API as the plugin reviewed it."""
+    name: str  # short and unique: messages and allow_fields name fields by it ("container-create:HostConfig.Runtime")
+    method: str  # "*" for every method
+    pattern: str  # a regular expression over the cleaned path, without /vX.Y; its first group is the target
+    kind: str  # what the rules know the route as (routes.py)
+    action: str  # what the request does to its target, for messages
+    reason: str  # what the daemon does here, and why the verdicts below are enough
+    query: Tuple[Tuple[str, Verdict], ...] = ()
+    body: Optional[Verdict] = None  # the JSON body the daemon decodes, or None when it decodes none
+    body_unseen_ok: str = ""  # why a JSON body the daemon does not forward cannot matter ("": refuse then)
+    since: str = ""  # the API version that added the route, or the engines that have it
+
+
+def route(name: str, method: str, pattern: str, kind: str, action: str, reason: str,
+          query: Optional[Dict[str, Verdict]] = None, body: Optional[Verdict] = None, body_unseen_ok: str = "",
+          since: str = "") -> RouteReview:
+    return RouteReview(name, method, pattern, kind, action, reason, tuple((query or {}).items()), body, body_unseen_ok, since)
+
+
+# ---------------------------------------------------------------------------------------------
+# table_container_types.py: Reviewed table, container types: every field of the bodies that make or change a container
+# (Config, HostConfig with its Resources, NetworkingConfig, mounts, exec and update bodies), as
+# Go's encoding/json reads them in Docker 20.10 to 29.x, with the verdict on a non-zero value.
+#
+# Read from moby's api/types and the daemon code that acts on each field, at v20.10.24, v24.0.9,
+# v25.0.17, v26.1.5, v27.5.1, v28.5.2 and docker-v29.7.2. "since" is the API version that added a
+# field, where one did; fields without it are in every version from 1.24.
+# ---------------------------------------------------------------------------------------------
+
+
+# Reasons that recur.
+INSIDE = "applies inside the container only"
+CGROUP = "a limit the runtime writes into the container's own cgroup"
+SHOWN = "metadata the daemon stores and shows; it acts on nothing host-side"
+IGNORED_ON_LINUX = "ignored by a Linux daemon"
+HOST_DEVICE_STAT = ("the daemon stat(2)s this host path to find its device numbers and throttles that device for "
+                    "the container's cgroup; nothing is opened or made")
+
+HEALTHCHECK = struct("the health check, run inside the container", {
+    "Test": allow(INSIDE), "Interval": allow(INSIDE), "Timeout": allow(INSIDE), "StartPeriod": allow(INSIDE),
+    "Retries": allow(INSIDE), "StartInterval": allow(INSIDE, since="1.44"),
+})
+
+# container.Config: the image's settings, all applied inside the container's own namespaces.
+CONFIG_FIELDS = {
+    "Hostname": allow(INSIDE), "Domainname": allow(INSIDE),
+    "User": allow("the user inside the container; under remapping its ids are shifted into the range"),
+    "AttachStdin": allow(INSIDE), "AttachStdout": allow(INSIDE), "AttachStderr": allow(INSIDE),
+    "ExposedPorts": allow("documentation of ports; only PublishAllPorts publishes them (reviewed there)"),
+    "Tty": allow(INSIDE), "OpenStdin": allow(INSIDE), "StdinOnce": allow(INSIDE), "Env": allow(INSIDE),
+    "Cmd": allow(INSIDE), "Healthcheck": HEALTHCHECK, "ArgsEscaped": allow(IGNORED_ON_LINUX),
+    "Image": allow("the image to run; its files are the container's, remapped"),
+    "Volumes": check("volume-copy", "anonymous volumes: the daemon creates them with the default or VolumeDriver "
+                     "driver and copies the image's files into them as real root"),
+    "WorkingDir": allow("created inside the container's own root file system"),
+    "Entrypoint": allow(INSIDE), "NetworkDisabled": allow(INSIDE),
+    "MacAddress": allow("the container's MAC address on its own interface"),
+    "OnBuild": allow("instructions stored in a committed image"), "Labels": allow(SHOWN),
+    "StopSignal": allow(INSIDE), "StopTimeout": allow(INSIDE), "Shell": allow(INSIDE),
+}
+CONFIG = struct("the container's configuration", CONFIG_FIELDS)
+
+LOG_CONFIG = struct("the logging driver and its options", {
+    "Type": check("log-driver", "the daemon looks a name that is not a built-in driver up as a plugin, joining it into a "
+                  "socket path unchecked"),
+    "Config": check("log-driver", "the driver's options; some name host sockets, addresses and files the daemon opens as "
+                    "real root"),
+})
+DEVICE_MAPPING = struct("a host device given to the container", {
+    "PathOnHost": check("device-grant", "the daemon resolves it on the host (a directory: every device below it) and has "
+                        "the runtime make the node and allow the device in the container's device cgroup"),
+    "PathInContainer": check("device-grant", "where the device appears; under remapping the runtime binds it from this "
+                             "path as the host has it, so it must be the device's own path"),
+    "CgroupPermissions": check("device-grant", "the device cgroup's r, w and m for that device"),
+})
+DEVICE_REQUEST = struct("a device request (--gpus): the driver's host-side hook runs as real root", {
+    "Driver": check("runtime-hooks", "nvidia: the NVIDIA toolkit's prestart hook runs as real root on the host; cdi: "
+                    "the administrator's CDI specs add devices, mounts and hooks"),
+    "Count": check("runtime-hooks", "part of the device request"), "DeviceIDs": check("runtime-hooks", "part of the device request"),
+    "Capabilities": check("runtime-hooks", "part of the device request"),
+    "Options": check("runtime-hooks", "part of the device request"),
+})
+WEIGHT_DEVICE = struct("a block device weight", {"Path": allow(HOST_DEVICE_STAT), "Weight": allow(CGROUP)})
+THROTTLE_DEVICE = struct("a block device throttle", {"Path": allow(HOST_DEVICE_STAT), "Rate": allow(CGROUP)})
+ULIMIT = struct("a resource limit", {
+    "Name": allow("set by the runtime for the container's processes (it may raise hard limits: a resource matter)"),
+    "Hard": allow("as Name"), "Soft": allow("as Name"),
+})
+
+# container.Resources, embedded in HostConfig (its fields sit at HostConfig's top level) and the
+# body of an update.
+RESOURCES_FIELDS = {
+    "CpuShares": allow(CGROUP), "Memory": allow(CGROUP), "NanoCpus": allow(CGROUP),
+    "CgroupParent": refuse("the runtime would create the container's cgroup under this host cgroup, outside the "
+                           "daemon's own, and on cgroup v1 the daemon creates its parents and writes their real-time "
+                           "limits as real root"),
+    "BlkioWeight": allow(CGROUP), "BlkioWeightDevice": list_of(WEIGHT_DEVICE),
+    "BlkioDeviceReadBps": list_of(THROTTLE_DEVICE), "BlkioDeviceWriteBps": list_of(THROTTLE_DEVICE),
+    "BlkioDeviceReadIOps": list_of(THROTTLE_DEVICE), "BlkioDeviceWriteIOps": list_of(THROTTLE_DEVICE),
+    "CpuPeriod": allow(CGROUP), "CpuQuota": allow(CGROUP), "CpuRealtimePeriod": allow(CGROUP),
+    "CpuRealtimeRuntime": allow(CGROUP), "CpusetCpus": allow(CGROUP), "CpusetMems": allow(CGROUP),
+    "Devices": list_of(DEVICE_MAPPING),
+    "DeviceCgroupRules": check("device-grant", "rules added to the container's device cgroup: which device numbers its "
+                               "processes may open or make"),
+    "DeviceRequests": list_of(DEVICE_REQUEST),
+    "KernelMemory": allow(CGROUP + " (cgroup v1; ignored from API 1.42)"), "KernelMemoryTCP": allow(CGROUP + " (cgroup v1)"),
+    "MemoryReservation": allow(CGROUP), "MemorySwap": allow(CGROUP), "MemorySwappiness": allow(CGROUP),
+    "OomKillDisable": allow(CGROUP), "PidsLimit": allow(CGROUP), "Ulimits": list_of(ULIMIT),
+    "CpuCount": allow(IGNORED_ON_LINUX), "CpuPercent": allow(IGNORED_ON_LINUX),
+    "IOMaximumIOps": allow("refused by a Linux daemon"), "IOMaximumBandwidth": allow("refused by a Linux daemon"),
+}
+
+BIND_OPTIONS = struct("options of a bind mount", {
+    "Propagation": one_of(("", "private", "rprivate", "slave", "rslave"),
+                          "shared and rshared propagate mounts made inside the container back into the host's mount "
+                          "tree: the container's root could mount over host paths below the bind"),
+    "NonRecursive": allow("leaves mounts below the source out"),
+    "CreateMountpoint": check("bind-source", "the daemon would create a missing source as real root", since="1.42"),
+    "ReadOnlyNonRecursive": allow("read-only only at the top", since="1.44"),
+    "ReadOnlyForceRecursive": allow("read-only all the way down", since="1.44"),
+})
+VOLUME_DRIVER_CONFIG = struct("the driver of a volume the mount creates", {
+    "Name": check("driver-name", "the daemon looks a name that is not a built-in driver up as a plugin"),
+    "Options": check("volume-options", "options of the local driver are mount(2) arguments the daemon applies as real "
+                     "root in the host's mount namespace"),
+})
+VOLUME_OPTIONS = struct("options of a volume mount", {
+    "NoCopy": allow("leaves the volume as it is (no copy of the image's files)"),
+    "Labels": allow(SHOWN), "DriverConfig": VOLUME_DRIVER_CONFIG,
+    "Subpath": check("volume-copy", "the directory inside the volume that is mounted (and filled)", since="1.45"),
+})
+TMPFS_OPTIONS = struct("options of a tmpfs mount", {
+    "SizeBytes": allow(INSIDE), "Mode": allow(INSIDE),
+    "Options": allow("tmpfs flags for a file system that lives in memory, inside the container", since="1.46"),
+})
+MOUNT = struct("a mount (--mount)", {
+    "Type": one_of(("bind", "volume", "tmpfs"), "npipe is Windows only, cluster volumes need swarm, and image "
+                   "mounts (API 1.48) make the daemon mount an image's layers: not reviewed"),
+    "Source": check("bind-source", "a bind's host path (checked like every bind) or a volume's name (checked for copy-up)"),
+    "Target": allow("the path inside the container"), "ReadOnly": allow("read-only"),
+    "Consistency": allow(IGNORED_ON_LINUX), "BindOptions": BIND_OPTIONS, "VolumeOptions": VOLUME_OPTIONS,
+    "TmpfsOptions": TMPFS_OPTIONS,
+    "ClusterOptions": refuse("cluster volumes are swarm's (CSI plugins publish them on the nodes)", since="1.42"),
+    "ImageOptions": refuse("image mounts (API 1.48) are not reviewed by this plugin", since="1.48"),
+})
+
+HOST_CONFIG_FIELDS = {
+    "Binds": check("bind-source", "-v: host paths the daemon creates (missing ones), re-owns and mounts as real root, "
+                   "and named volumes it fills with the image's files"),
+    "ContainerIDFile": allow("used by the client only; the daemon ignores it"),
+    "LogConfig": LOG_CONFIG,
+    "NetworkMode": check("network-mode", "bridge, none, a user-defined network or container:NAME; the host's network "
+                         "(by name or ID) is refused under remapping"),
+    "PortBindings": map_of(list_of(struct("a published port", {
+        "HostIp": allow("the host address the published port listens on"),
+        "HostPort": allow("the host port; Docker publishes it for the container, as it is meant to"),
+    }))),
+    "RestartPolicy": struct("the restart policy", {
+        "Name": one_of(("no", "always", "on-failure", "unless-stopped"), "the daemon knows only these"),
+        "MaximumRetryCount": allow("how often on-failure restarts"),
+    }),
+    "AutoRemove": allow("removes the container when it exits"),
+    "VolumeDriver": check("driver-name", "the driver of the container's new volumes: a plugin name the daemon looks up"),
+    "VolumesFrom": check("bind-source", "takes over another container's mounts, its host binds among them"),
+    "ConsoleSize": allow(INSIDE, since="1.42"),
+    "Annotations": check("runtime-hooks", "OCI annotations: the runtime and its hooks act on them as real root", since="1.43"),
+    "CapAdd": check("cap-add", "capabilities inside the remapped user namespace (the opt-in CIS rule may refuse them)"),
+    "CapDrop": allow("fewer capabilities"),
+    "CgroupnsMode": one_of(("", "host", "private"), "the cgroup namespace: private, or the host's view of the cgroup "
+                           "tree (the opt-in CIS rule may refuse host)", since="1.41"),
+    "Dns": allow("written into the container's resolv.conf"), "DnsOptions": allow("as Dns"), "DnsSearch": allow("as Dns"),
+    "ExtraHosts": allow("written into the container's /etc/hosts"),
+    "GroupAdd": allow("supplementary groups inside the container, remapped"),
+    "IpcMode": check("outside-container", "private, shareable, none, host (the host's IPC objects, with their own "
+                     "permission bits; the opt-in CIS rule may refuse it) or container:NAME, " + "which must be inside the remapping"),
+    "Cgroup": allow(IGNORED_ON_LINUX),
+    "Links": allow("legacy links: names and addresses in the container's /etc/hosts"),
+    "OomScoreAdj": allow("the OOM killer's preference for the container's processes: a resource matter"),
+    "PidMode": check("outside-container", "private, host (refused by the daemon under remapping) or container:NAME, "
+                     "which must be inside the remapping"),
+    "Privileged": check("remap-refuses", "every capability and every device: the daemon refuses it under remapping, and "
+                        "the plugin checks that the daemon remaps"),
+    "PublishAllPorts": allow("publishes the exposed ports on host ports Docker picks"),
+    "ReadonlyRootfs": allow("a read-only root file system"),
+    "SecurityOpt": check("security-opt", "seccomp, AppArmor and SELinux settings and no-new-privileges: profiles "
+                         "loaded on the host are applied by name"),
+    "StorageOpt": check("storage-opt", "options of the storage driver for the container's layer"),
+    "Tmpfs": allow("tmpfs file systems inside the container, which live in memory"),
+    "UTSMode": one_of(("", "host"), "the host's UTS namespace shows the host's name; the opt-in CIS rule may refuse it"),
+    "UsernsMode": check("host-userns", "host runs the container as real root on the host (CIS Docker 5.31)"),
+    "ShmSize": allow("the size of the container's /dev/shm"),
+    "Sysctls": check("sysctls", "kernel settings written in the container's namespaces; with a namespace shared with "
+                     "the host they would be the host's"),
+    "Runtime": check("runtime-hooks", "the OCI runtime; an unconfigured io.containerd.NAME.vN makes containerd run the "
+                     "shim binary of that name as real root"),
+    "Isolation": one_of(("", "default"), "the only isolation a Linux daemon knows"),
+    "Mounts": list_of(MOUNT),
+    "MaskedPaths": check("masked-paths", "paths of /proc and /sys hidden from the container; an empty list unmasks "
+                         "them all (--security-opt systempaths=unconfined)"),
+    "ReadonlyPaths": check("masked-paths", "paths of /proc and /sys made read-only; an empty list makes them writable"),
+    "Init": allow("the daemon's own init binary, read-only, as the container's first process"),
+    "Capabilities": refuse("a field of API 1.40 that the daemon refuses, and no client sends"),
+}
+RESOURCES = struct("resources", RESOURCES_FIELDS)
+HOST_CONFIG = merged("the host configuration: everything the daemon sets up around the container",
+                     struct("", HOST_CONFIG_FIELDS), RESOURCES)
+
+ENDPOINT_IPAM = struct("fixed addresses of the container on that network", {
+    "IPv4Address": allow("an address of the network's subnet"), "IPv6Address": allow("as IPv4Address"),
+    "LinkLocalIPs": allow("link-local addresses of the container's interface"),
+})
+ENDPOINT_SETTINGS = struct("the container's endpoint on a network", {
+    "IPAMConfig": ENDPOINT_IPAM, "Links": allow("names in the container's /etc/hosts"),
+    "Aliases": allow("names other containers resolve"), "NetworkID": allow("ignored on input"),
+    "EndpointID": allow("ignored on input"), "Gateway": allow("ignored on input"), "IPAddress": allow("ignored on input"),
+    "IPPrefixLen": allow("ignored on input"), "IPv6Gateway": allow("ignored on input"),
+    "GlobalIPv6Address": allow("ignored on input"), "GlobalIPv6PrefixLen": allow("ignored on input"),
+    "MacAddress": allow("the MAC address of the container's interface", since="1.44"),
+    "DriverOpts": check("network-options", "options of the network driver for this endpoint; the daemon writes the "
+                        "sysctls among them"),
+    "DNSNames": allow("names the network's DNS answers for the container", since="1.44"),
+    "GwPriority": allow("which network is the container's default gateway", since="1.48"),
+})
+NETWORKING = struct("the networks the container joins", {
+    "EndpointsConfig": map_of(ENDPOINT_SETTINGS, "networks by name or ID, each with the container's endpoint on it; "
+                              "the host's network is refused under remapping", rule="network-mode"),
+})
+
+# The create body: Config's fields at the top level, HostConfig and NetworkingConfig beside them.
+# Docker 20.10 to 26.1 also take HostConfig's fields at the top level (an embedded *HostConfig):
+# with no "HostConfig" key those are the HostConfig, so they are reviewed the same way.
+CREATE_BODY = merged("a new container: Config, HostConfig and NetworkingConfig", CONFIG,
+                     struct("", {"HostConfig": HOST_CONFIG, "NetworkingConfig": NETWORKING,
+                                 "Cpuset": allow(CGROUP + " (20.10 to 26.1: fills CpusetCpus)")}),
+                     HOST_CONFIG)
+
+UPDATE_BODY = merged("new limits and restart policy of a container", RESOURCES,
+                     struct("", {"RestartPolicy": HOST_CONFIG_FIELDS["RestartPolicy"]}))
+
+EXEC_CREATE_BODY = struct("a process to run in a container", {
+    "User": allow("the user inside the container, remapped"),
+    "Privileged": allow("every capability inside the container's user namespace: the outside-container rule refuses "
+                        "execs into containers outside the remapping"),
+    "Tty": allow(INSIDE), "AttachStdin": allow(INSIDE), "AttachStderr": allow(INSIDE), "AttachStdout": allow(INSIDE),
+    "Detach": allow("ignored"), "DetachKeys": allow(INSIDE), "Env": allow(INSIDE), "WorkingDir": allow(INSIDE),
+    "Cmd": allow(INSIDE), "ConsoleSize": allow(INSIDE, since="1.42"),
+})
+EXEC_START_BODY = struct("how to start an exec", {
+    "Detach": allow("whether the client stays attached"), "Tty": allow(INSIDE), "ConsoleSize": allow(INSIDE, since="1.42"),
+})
+CHECKPOINT_CREATE_BODY = struct("a checkpoint (experimental daemons)", {
+    "CheckpointID": allow("the checkpoint's name"),
+    "CheckpointDir": check("checkpoint-dir", "a host directory the daemon creates, writes (CRIU dump) and removes as "
+                           "real root"),
+    "Exit": allow("stops the container after the checkpoint"),
+})
+# POST /commit: Docker 28.5 and older decode it like a create body and keep only Config.
+COMMIT_BODY = CREATE_BODY
+
+
+# ---------------------------------------------------------------------------------------------
+# table_container_routes.py: Reviewed table, container routes: the container, exec, commit and checkpoint routes of the
+# daemon's API, each with its query parameters and body, in the order the daemon's router tries them
+# (the checkpoint router before the container router).
+#
+# Patterns are matched against the whole cleaned path without its /vX.Y prefix; "(.*)" stands for
+# {name:.*}, which may hold slashes (a legacy link name "web/db" names a container).
+# ---------------------------------------------------------------------------------------------
+
+
+FILTERS = allow("narrows a listing or a prune; the daemon refuses keys it does not know")
+READS = "reads the daemon's own state; nothing host-side is done for the client"
+STREAMS = {name: allow("which of the container's streams") for name in ("stdin", "stdout", "stderr", "logs", "stream")}
+STREAMS["detachKeys"] = allow("the key sequence that detaches the client")
+SIGNAL = allow("a signal for the container's processes")
+TTY_SIZE = {"h": allow("the terminal's height"), "w": allow("the terminal's width")}
+CHECKPOINT_DIR = check("checkpoint-dir", "a host directory the daemon lists, creates or removes as real root")
+
+CONTAINER_ROUTES = [
+    # The checkpoint router (experimental daemons; the others answer 501) comes first.
+    route("checkpoint-list", "GET", "/containers/(.*)/checkpoints", CHECKPOINT, "list checkpoints of",
+          "lists the container's checkpoints", {"dir": CHECKPOINT_DIR}),
+    route("checkpoint-create", "POST", "/containers/(.*)/checkpoints", CHECKPOINT, "checkpoint",
+          "CRIU dumps the container's processes", body=CHECKPOINT_CREATE_BODY),
+    route("checkpoint-delete", "DELETE", "/containers/([^/]+)/checkpoints/([^/]+)", CHECKPOINT, "delete a checkpoint of",
+          "removes a checkpoint", {"dir": CHECKPOINT_DIR}),
+    # The container router.
+    route("container-inspect", "GET", "/containers/(.*)/json", OTHER, "inspect", READS, {"size": allow("adds sizes")}),
+    route("container-list", "GET", "/containers/json", OTHER, "list containers", READS, {
+        "all": allow("includes stopped containers"), "size": allow("adds sizes"), "limit": allow("at most this many"),
+        "since": allow("narrows the listing"), "before": allow("narrows the listing"), "filters": FILTERS}),
+    route("container-top", "GET", "/containers/(.*)/top", OTHER, "list processes of",
+          "runs the host's ps as real root and keeps the rows of the container's processes", {
+              "ps_args": allow("options of ps, which only reads /proc and prints: nothing is written or run")}),
+    route("container-logs", "GET", "/containers/(.*)/logs", OTHER, "read logs of", READS, {
+        name: allow("which log lines and how") for name in
+        ("stdout", "stderr", "follow", "timestamps", "since", "until", "tail", "details", "format")}),
+    route("container-changes", "GET", "/containers/(.*)/changes", OTHER, "list changes of", READS),
+    route("container-export", "GET", "/containers/(.*)/export", OTHER, "export",
+          "reads the container's file system from the daemon's storage, not through its mounts"),
+    route("container-stats", "GET", "/containers/(.*)/stats", OTHER, "read statistics of", READS, {
+        "stream": allow("streams the statistics"), "one-shot": allow("one sample")}),
+    route("container-attach-ws", "GET", "/containers/(.*)/attach/ws", CONTAINER_ENTER, "attach to",
+          "attaches a websocket to the container's streams", STREAMS),
+    route("archive-read", "GET", "/containers/(.*)/archive", ARCHIVE_READ, "copy files out of",
+          "the daemon copies the container's files as real root, through its mounts (docker cp)",
+          {"path": allow("the path inside the container")}),
+    route("archive-stat", "HEAD", "/containers/(.*)/archive", ARCHIVE_READ, "read file details in",
+          "the daemon sets up the container's mounts as real root to stat a path", {"path": allow("the path inside the container")}),
+    route("container-create", "POST", "/containers/create", CONTAINER_CREATE, "create",
+          "creates a container: every field of the body is reviewed", {
+              "name": allow("the container's name"), "platform": allow("which variant of the image", since="1.41")},
+          body=CREATE_BODY),
+    route("container-kill", "POST", "/containers/(.*)/kill", OTHER, "kill", "sends a signal", {"signal": SIGNAL}),
+    route("container-pause", "POST", "/containers/(.*)/pause", OTHER, "pause", "freezes the container's processes"),
+    route("container-unpause", "POST", "/containers/(.*)/unpause", CONTAINER_ENTER, "unpause",
+          "lets the container's processes run again"),
+    route("container-restart", "POST", "/containers/(.*)/restart", CONTAINER_ENTER, "restart",
+          "stops and starts the container again, setting up its mounts as real root",
+          {"t": allow("seconds before the kill"), "signal": SIGNAL}),
+    route("container-start", "POST", "/containers/(.*)/start", CONTAINER_START, "start",
+          "starts the container's command, setting up its mounts as real root", {
+              "checkpoint": allow("restores a checkpoint from the container's own directory (experimental daemons)"),
+              "checkpoint-dir": CHECKPOINT_DIR}),
+    route("container-stop", "POST", "/containers/(.*)/stop", OTHER, "stop", "stops the container",
+          {"t": allow("seconds before the kill"), "signal": SIGNAL}),
+    route("container-wait", "POST", "/containers/(.*)/wait", OTHER, "wait for", READS,
+          {"condition": one_of(("not-running", "next-exit", "removed"), "the daemon knows only these")}),
+    route("container-resize", "POST", "/containers/(.*)/resize", OTHER, "resize", "resizes the container's terminal", TTY_SIZE),
+    route("container-attach", "POST", "/containers/(.*)/attach", CONTAINER_ENTER, "attach to",
+          "attaches the client to the container's streams", STREAMS),
+    route("container-copy", "POST", "/containers/(.*)/copy", ARCHIVE_READ, "copy files out of",
+          "before API 1.24 (which the plugin refuses) copies a path out; newer versions answer 404",
+          body=refuse("a body of API versions before 1.24")),
+    route("exec-create", "POST", "/containers/(.*)/exec", CONTAINER_ENTER, "exec into",
+          "prepares a process to run in the container", body=EXEC_CREATE_BODY),
+    route("container-rename", "POST", "/containers/(.*)/rename", CONTAINER_ENTER, "rename",
+          "renames the container", {"name": allow("the new name")}),
+    route("container-update", "POST", "/containers/(.*)/update", CONTAINER_ENTER, "update",
+          "changes the container's limits and restart policy", body=UPDATE_BODY),
+    route("container-prune", "POST", "/containers/prune", OTHER, "remove stopped containers",
+          "removes stopped containers", {"filters": FILTERS}),
+    route("archive-write", "PUT", "/containers/(.*)/archive", ARCHIVE_WRITE, "copy files into",
+          "the daemon unpacks the client's tar into the container as real root, through its mounts (docker cp)", {
+              "path": allow("the directory inside the container"),
+              "noOverwriteDirNonDir": allow("refuses to replace a directory by a file"),
+              "copyUIDGID": check("engine-vulnerability", "gives the files the container user's ids")}),
+    route("container-delete", "DELETE", "/containers/(.*)", OTHER, "remove", "removes the container", {
+        "force": allow("kills it first"), "v": allow("removes its anonymous volumes"), "link": allow("removes a legacy link")}),
+    route("exec-start", "POST", "/exec/(.*)/start", EXEC_START, "start an exec in",
+          "runs the prepared process in its container", body=EXEC_START_BODY),
+    route("exec-resize", "POST", "/exec/(.*)/resize", OTHER, "resize", "resizes the exec's terminal", TTY_SIZE),
+    route("exec-inspect", "GET", "/exec/(.*)/json", OTHER, "inspect", READS),
+    route("commit", "POST", "/commit", OTHER, "commit", "makes an image of a container's files and a new Config", {
+        "container": allow("the container"), "repo": allow("the image's name"), "tag": allow("the image's tag"),
+        "author": allow("metadata"), "comment": allow("metadata"), "pause": allow("pauses it meanwhile"),
+        "changes": allow("Dockerfile instructions for the image's Config (CMD, ENV ...)")}, body=COMMIT_BODY),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# table_api_routes.py: Reviewed table, the other routes: images and builds, the system routes, volumes, networks,
+# managed plugins, swarm, BuildKit's session and gRPC, distribution and the debug routes, each with
+# its query parameters and body, in the order the daemon's router tries them.
+#
+# Swarm's routes are refused as a whole unless the administrator allows swarm (allow_swarm): its
+# tasks start containers without asking any authorization plugin, so a field-by-field review of
+# its specs would protect nothing.
+# ---------------------------------------------------------------------------------------------
+
+
+PLATFORM = allow("which platform's variant of an image")
+REGISTRY = ("talks to the registry named in the image's reference (TLS unless the daemon's configuration makes it "
+            "insecure), and stores what it gets as image layers")
+BUILD_CGROUP = allow("a limit of the classic builder's RUN containers, in their own cgroup")
+SWARM_BODY = allow("swarm: refused unless allow_swarm; once allowed, swarm's tasks bypass every authorization "
+                   "plugin anyway, so the spec is not reviewed field by field")
+
+NETWORK_CREATE_BODY = struct("a new network", {
+    "Name": allow("the network's name"), "CheckDuplicate": allow("refuses a duplicate name"),
+    "Driver": check("driver-name", "the daemon looks a name that is not a built-in driver up as a plugin, joining it "
+                    "into a socket path unchecked; macvlan and ipvlan make links on the host's interfaces"),
+    "Scope": one_of(("local",), "swarm and global scopes are swarm's"),
+    "EnableIPv6": allow("IPv6 on the network's bridge"), "EnableIPv4": allow("IPv4 on the network", since="1.48"),
+    "IPAM": struct("addresses of the network", {
+        "Driver": check("driver-name", "the address manager: default, null, or a plugin by name"),
+        "Options": check("network-options", "options of the address manager"),
+        "Config": list_of(struct("a subnet of the network", {
+            "Subnet": check("network-options", "the daemon routes this subnet to the network's bridge on the host: one "
+                            "that overlaps the host's own routes or addresses would take the host's traffic"),
+            "IPRange": allow("the part of the subnet containers get addresses from"),
+            "Gateway": check("network-options", "the address the daemon gives the bridge on the host"),
+            "AuxiliaryAddresses": allow("addresses of the subnet kept out of use"),
+        })),
+    }),
+    "Internal": allow("no route out of the network"), "Attachable": allow("swarm: manual containers may join"),
+    "Ingress": refuse("swarm's routing-mesh network"), "ConfigOnly": allow("a configuration other networks take"),
+    "ConfigFrom": struct("the configuration network", {"Network": allow("its name")}),
+    "Options": check("network-options", "options of the driver; some name or reconfigure host interfaces"),
+    "Labels": allow("metadata the daemon stores and shows"),
+})
+VOLUME_CREATE_BODY = struct("a new volume", {
+    "Name": allow("the volume's name"),
+    "Driver": check("driver-name", "the daemon looks a name that is not local up as a plugin, joining it into a socket "
+                    "path unchecked"),
+    "DriverOpts": check("volume-options", "options of the local driver are mount(2) arguments the daemon applies as real "
+                        "root in the host's mount namespace whenever the volume is mounted"),
+    "Labels": allow("metadata the daemon stores and shows"),
+    "ClusterVolumeSpec": refuse("cluster volumes are swarm's (CSI plugins publish them on the nodes)", since="1.42"),
+})
+PLUGIN_PRIVILEGES_BODY = list_of(struct("a privilege the plugin asks for", {
+    "Name": check("managed-plugins", "granted to a managed plugin, which runs as real root outside the remapping"),
+    "Description": allow("text"), "Value": check("managed-plugins", "what is granted: mounts, devices, capabilities")}))
+
+API_ROUTES = [
+    # The image router.
+    route("image-list", "GET", "/images/json", OTHER, "list images", READS, {
+        "all": allow("includes intermediate images"), "filters": FILTERS, "filter": allow("a legacy name filter"),
+        "shared-size": allow("adds sizes", since="1.42"), "manifests": allow("adds manifests", since="1.47"),
+        "identity": allow("adds provenance", since="1.54")}),
+    route("image-search", "GET", "/images/search", OTHER, "search images", "asks a registry's index",
+          {"term": allow("what to search for, maybe on a named registry"), "limit": allow("at most this many"), "filters": FILTERS}),
+    route("image-save-many", "GET", "/images/get", OTHER, "export images", "writes images as a tar to the client",
+          {"names": allow("the images"), "platform": PLATFORM}),
+    route("image-save", "GET", "/images/(.*)/get", OTHER, "export an image", "writes an image as a tar to the client",
+          {"platform": PLATFORM}),
+    route("image-history", "GET", "/images/(.*)/history", OTHER, "read image history", READS, {"platform": PLATFORM}),
+    route("image-inspect", "GET", "/images/(.*)/json", OTHER, "inspect an image", READS,
+          {"manifests": allow("adds manifests"), "platform": PLATFORM}),
+    route("image-attestations", "GET", "/images/(.*)/attestations", OTHER, "read image attestations", READS,
+          {"platform": PLATFORM, "type": allow("which attestations"), "statement": allow("adds the statements")}, since="1.55"),
+    route("image-load", "POST", "/images/load", OTHER, "load images",
+          "unpacks the client's image tar into the daemon's storage (owners shifted into the remapped range; device "
+          "nodes in layers are usable only where the device cgroup allows the device, which the devices rule keeps "
+          "to harmless ones)", {"quiet": allow("less output"), "platform": PLATFORM}),
+    route("image-create", "POST", "/images/create", OTHER, "pull or import an image", REGISTRY, {
+        "fromImage": allow("the image to pull: " + REGISTRY), "tag": allow("the tag"),
+        "fromSrc": one_of(("-",), "'-' imports the layer from the request's body; a URL would make the daemon download "
+                          "it from the host's network namespace, where the host's loopback-only services are reachable"),
+        "repo": allow("the imported image's name"), "message": allow("metadata"),
+        "changes": allow("Dockerfile instructions for the image's Config"), "platform": PLATFORM}),
+    route("image-push", "POST", "/images/(.*)/push", OTHER, "push an image", "uploads an image to a registry",
+          {"tag": allow("which tag"), "platform": PLATFORM},
+          body=allow("registry credentials (before 28.0, when no X-Registry-Auth header carries them)"),
+          body_unseen_ok="the body holds only registry credentials"),
+    route("image-tag", "POST", "/images/(.*)/tag", OTHER, "tag an image", "names an image",
+          {"repo": allow("the new name"), "tag": allow("the new tag")}),
+    route("image-prune", "POST", "/images/prune", OTHER, "remove unused images", "removes unused images", {"filters": FILTERS}),
+    route("image-delete", "DELETE", "/images/(.*)", OTHER, "remove an image", "removes an image", {
+        "force": allow("removes it though it is in use"), "noprune": allow("keeps untagged parents"),
+        "platforms": allow("only these variants", since="1.50")}),
+    # The system router.
+    route("options", "OPTIONS", "/(.*)", OTHER, "ask about", "answers CORS preflights; nothing is done"),
+    route("ping", "GET", "/_ping", OTHER, "ping", "answers OK"),
+    route("ping-head", "HEAD", "/_ping", OTHER, "ping", "answers OK"),
+    route("events", "GET", "/events", OTHER, "read events", READS,
+          {"since": allow("from when"), "until": allow("until when"), "filters": FILTERS}),
+    route("info", "GET", "/info", OTHER, "read system information", READS),
+    route("version", "GET", "/version", OTHER, "read the version", READS),
+    route("system-df", "GET", "/system/df", OTHER, "read disk usage", READS,
+          {"type": allow("which kinds of object", since="1.42"), "verbose": allow("per object", since="1.52")}),
+    route("auth", "POST", "/auth", OTHER, "log in", "checks registry credentials against a registry",
+          body=allow("registry credentials"), body_unseen_ok="the daemon never forwards /auth bodies; they hold only "
+          "registry credentials, which the daemon checks against the registry"),
+    # The volume router.
+    route("volume-list", "GET", "/volumes", OTHER, "list volumes", READS, {"filters": FILTERS}),
+    route("volume-inspect", "GET", "/volumes/(.*)", OTHER, "inspect a volume", READS),
+    route("volume-create", "POST", "/volumes/create", VOLUME_CREATE, "create a volume",
+          "creates a volume; the local driver mounts it as its options say whenever a container uses it", body=VOLUME_CREATE_BODY),
+    route("volume-prune", "POST", "/volumes/prune", OTHER, "remove unused volumes", "removes unused volumes", {"filters": FILTERS}),
+    route("volume-update", "PUT", "/volumes/(.*)", SWARM, "update a cluster volume", "changes a swarm cluster volume",
+          {"version": allow("swarm")}, body=SWARM_BODY, since="1.42"),
+    route("volume-delete", "DELETE", "/volumes/(.*)", OTHER, "remove a volume", "removes a volume",
+          {"force": allow("forgets it though its driver fails")}),
+    # The build router.
+    route("build", "POST", "/build", BUILD, "build an image",
+          "builds from the client's context: the classic builder runs each RUN in a container it makes itself (no "
+          "authorization plugin is asked), with the settings of these parameters; BuildKit (version=2) runs its steps "
+          "remapped", {
+              "dockerfile": allow("the Dockerfile's path in the context"), "t": allow("the image's names"),
+              "extrahosts": allow("written into the RUN containers' /etc/hosts"),
+              "remote": refuse("a git URL makes the daemon run git as real root on the host, on a repository the client "
+                               "chose (clone, fetch, submodules); an HTTP URL makes it download from the host's network "
+                               "namespace, where loopback-only services are reachable; send the context instead"),
+              "q": allow("less output"), "nocache": allow("no cache"), "cachefrom": allow("images to take cache from"),
+              "pull": allow("pulls base images again"), "rm": allow("removes intermediate containers"),
+              "forcerm": allow("as rm"), "memory": BUILD_CGROUP, "memswap": BUILD_CGROUP, "cpushares": BUILD_CGROUP, "cpusetcpus": BUILD_CGROUP,
+              "cpusetmems": BUILD_CGROUP, "cpuperiod": BUILD_CGROUP, "cpuquota": BUILD_CGROUP,
+              "cgroupparent": refuse("the runtime would create the RUN containers' cgroups under this host cgroup"),
+              "buildargs": allow("ARG values; a BUILDKIT_SYNTAX frontend is checked against the engine's BuildKit flaws"),
+              "shmsize": allow("the RUN containers' /dev/shm"), "labels": allow("the image's labels"),
+              "networkmode": check("network-mode", "the RUN containers' network: the host's shares its namespace (BuildKit "
+                                   "grants that even under remapping), container:NAME another container's"),
+              "ulimits": allow("limits of the RUN processes"), "squash": allow("squashes the layers (experimental)"),
+              "isolation": one_of(("", "default"), "the only isolation a Linux daemon knows"),
+              "target": allow("the stage to build"),
+              "securityopt": allow("Windows only: a Linux daemon refuses the build"), "platform": PLATFORM,
+              "outputs": allow("BuildKit's exporter: into the daemon's images, or streamed to the client"),
+              "session": allow("the BuildKit session that serves the client's files"),
+              "buildid": allow("a name to cancel the build by"),
+              "version": one_of(("1", "2"), "1 is the classic builder, 2 BuildKit")}),
+    route("build-prune", "POST", "/build/prune", OTHER, "remove build cache", "removes build cache", {
+        "all": allow("all of it"), "filters": FILTERS, "keep-storage": allow("how much to keep"),
+        "reserved-space": allow("how much to keep"), "max-used-space": allow("at most this much"),
+        "min-free-space": allow("leave this much free")}),
+    route("build-cancel", "POST", "/build/cancel", OTHER, "cancel a build", "cancels a BuildKit build", {"id": allow("the build")}),
+    # The session router.
+    route("session", "POST", "/session", OTHER, "open a BuildKit session",
+          "the daemon becomes a client of the caller's own files, secrets and SSH agent for a build"),
+    # The swarm routes.
+    route("swarm-init", "POST", "/swarm/init", SWARM_JOIN, "make this host a swarm node", "creates a swarm", body=SWARM_BODY),
+    route("swarm-join", "POST", "/swarm/join", SWARM_JOIN, "make this host a swarm node", "joins a swarm", body=SWARM_BODY),
+    route("swarm-leave", "POST", "/swarm/leave", OTHER, "leave the swarm", "leaves a swarm", {"force": allow("even a manager")}),
+    route("swarm-inspect", "GET", "/swarm", OTHER, "inspect the swarm", READS),
+    route("swarm-unlockkey", "GET", "/swarm/unlockkey", OTHER, "read the unlock key", READS),
+    route("swarm-update", "POST", "/swarm/update", SWARM, "configure swarm", "changes the swarm's settings", {
+        name: allow("swarm") for name in ("version", "rotateWorkerToken", "rotateManagerToken", "rotateManagerUnlockKey")},
+        body=SWARM_BODY),
+    route("swarm-unlock", "POST", "/swarm/unlock", SWARM, "unlock the swarm", "unlocks a swarm manager", body=SWARM_BODY),
+    route("service-list", "GET", "/services", OTHER, "list services", READS, {"filters": FILTERS, "status": allow("adds status")}),
+    route("service-inspect", "GET", "/services/([^/]+)", OTHER, "inspect a service", READS, {"insertDefaults": allow("adds defaults")}),
+    route("service-create", "POST", "/services/create", SERVICE_WRITE, "create a service", "creates a service", body=SWARM_BODY),
+    route("service-update", "POST", "/services/([^/]+)/update", SERVICE_WRITE, "update a service", "changes a service",
+          {name: allow("swarm") for name in ("version", "registryAuthFrom", "rollback")}, body=SWARM_BODY),
+    route("service-delete", "DELETE", "/services/([^/]+)", OTHER, "remove a service", "removes a service"),
+    route("service-logs", "GET", "/services/([^/]+)/logs", OTHER, "read service logs", READS, {
+        name: allow("which log lines") for name in ("details", "follow", "stdout", "stderr", "since", "timestamps", "tail")}),
+    route("node-list", "GET", "/nodes", OTHER, "list nodes", READS, {"filters": FILTERS}),
+    route("node-inspect", "GET", "/nodes/([^/]+)", OTHER, "inspect a node", READS),
+    route("node-delete", "DELETE", "/nodes/([^/]+)", OTHER, "remove a node", "removes a node", {"force": allow("even if up")}),
+    route("node-update", "POST", "/nodes/([^/]+)/update", SWARM, "update a node", "changes a node", {"version": allow("swarm")},
+          body=SWARM_BODY),
+    route("task-list", "GET", "/tasks", OTHER, "list tasks", READS, {"filters": FILTERS}),
+    route("task-inspect", "GET", "/tasks/([^/]+)", OTHER, "inspect a task", READS),
+    route("task-logs", "GET", "/tasks/([^/]+)/logs", OTHER, "read task logs", READS, {
+        name: allow("which log lines") for name in ("details", "follow", "stdout", "stderr", "since", "timestamps", "tail")}),
+    route("secret-list", "GET", "/secrets", OTHER, "list secrets", READS, {"filters": FILTERS}),
+    route("secret-create", "POST", "/secrets/create", SWARM, "create a secret", "stores a secret in the swarm", body=SWARM_BODY),
+    route("secret-delete", "DELETE", "/secrets/([^/]+)", OTHER, "remove a secret", "removes a secret"),
+    route("secret-inspect", "GET", "/secrets/([^/]+)", OTHER, "inspect a secret", READS),
+    route("secret-update", "POST", "/secrets/([^/]+)/update", SWARM, "update a secret", "changes a secret",
+          {"version": allow("swarm")}, body=SWARM_BODY),
+    route("config-list", "GET", "/configs", OTHER, "list configs", READS, {"filters": FILTERS}),
+    route("config-create", "POST", "/configs/create", SWARM, "create a config", "stores a config in the swarm", body=SWARM_BODY),
+    route("config-delete", "DELETE", "/configs/([^/]+)", OTHER, "remove a config", "removes a config"),
+    route("config-inspect", "GET", "/configs/([^/]+)", OTHER, "inspect a config", READS),
+    route("config-update", "POST", "/configs/([^/]+)/update", SWARM, "update a config", "changes a config",
+          {"version": allow("swarm")}, body=SWARM_BODY),
+    # The plugin router.
+    route("plugin-list", "GET", "/plugins", OTHER, "list plugins", READS, {"filters": FILTERS}),
+    route("plugin-inspect", "GET", "/plugins/(.*)/json", OTHER, "inspect a plugin", READS),
+    route("plugin-privileges", "GET", "/plugins/privileges", OTHER, "read a plugin's privileges",
+          "asks a registry what a plugin would need", {"remote": allow("the plugin's image")}),
+    route("plugin-delete", "DELETE", "/plugins/(.*)", OTHER, "remove a plugin", "removes a managed plugin",
+          {"force": allow("even if enabled")}),
+    route("plugin-enable", "POST", "/plugins/(.*)/enable", PLUGIN_OP, "enable",
+          "starts a managed plugin: it runs as real root, outside the remapping", {"timeout": allow("seconds to wait")}),
+    route("plugin-disable", "POST", "/plugins/(.*)/disable", OTHER, "disable", "stops a managed plugin",
+          {"force": allow("even if in use")}),
+    route("plugin-pull", "POST", "/plugins/pull", PLUGIN_OP, "install", "installs a managed plugin",
+          {"remote": check("managed-plugins", "the plugin's image"), "name": check("managed-plugins", "its local name")},
+          body=PLUGIN_PRIVILEGES_BODY),
+    route("plugin-push", "POST", "/plugins/(.*)/push", OTHER, "push", "uploads a managed plugin to a registry"),
+    route("plugin-upgrade", "POST", "/plugins/(.*)/upgrade", PLUGIN_OP, "upgrade", "replaces a managed plugin's image",
+          {"remote": check("managed-plugins", "the new image")}, body=PLUGIN_PRIVILEGES_BODY),
+    route("plugin-set", "POST", "/plugins/(.*)/set", PLUGIN_OP, "set", "changes a managed plugin's mounts, devices and settings",
+          body=list_of(check("managed-plugins", "KEY=VALUE settings; mount sources and device paths of a plugin that runs "
+                                                "as real root"))),
+    route("plugin-create", "POST", "/plugins/create", PLUGIN_OP, "create", "makes a managed plugin from the client's tar",
+          {"name": check("managed-plugins", "the plugin's name")}),
+    # The distribution router.
+    route("distribution", "GET", "/distribution/(.*)/json", OTHER, "read an image's manifest", "asks a registry"),
+    # The network router.
+    route("network-list", "GET", "/networks", OTHER, "list networks", READS + " (also GET /networks/: the plugin reads paths "
+          "without their trailing slash)", {"filters": FILTERS}),
+    route("network-inspect", "GET", "/networks/(.+)", OTHER, "inspect a network", READS,
+          {"verbose": allow("adds swarm details"), "scope": allow("where to look")}),
+    route("network-create", "POST", "/networks/create", NETWORK_CREATE, "create a network",
+          "creates a network: the bridge driver makes a bridge on the host, its address and routes, and firewall rules",
+          body=NETWORK_CREATE_BODY),
+    route("network-connect", "POST", "/networks/(.*)/connect", NETWORK_CONNECT, "connect a container to",
+          "puts a container on a network", body=struct("the container and its endpoint", {
+              "Container": allow("the container"), "EndpointConfig": ENDPOINT_SETTINGS})),
+    route("network-disconnect", "POST", "/networks/(.*)/disconnect", OTHER, "disconnect a container from",
+          "takes a container off a network", body=struct("the container", {
+              "Container": allow("the container"), "Force": allow("even if it is gone")})),
+    route("network-prune", "POST", "/networks/prune", OTHER, "remove unused networks", "removes unused networks",
+          {"filters": FILTERS}),
+    route("network-delete", "DELETE", "/networks/(.*)", OTHER, "remove a network", "removes a network"),
+    # The debug routes (every method before 28.0), then BuildKit's gRPC.
+    route("debug", "*", "/debug/(.*)", REFUSED, "read the daemon's debug data",
+          "Go's pprof and expvar: the daemon's command line, memory and goroutines, and CPU profiles; clients need none "
+          "of it"),
+    route("grpc", "POST", "/grpc", BUILD, "open a BuildKit session",
+          "BuildKit's whole API over the hijacked connection: the plugin sees none of the calls inside (builds run "
+          "remapped; see the threat model for what BuildKit grants)"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# routes.py: Routes: what the daemon will route a request to, from its method and path, found in the
+# reviewed table (table_container_routes, table_api_routes) as the daemon's router (gorilla/mux)
+# matches: the pattern must match the whole decoded, cleaned path, and where two patterns could
+# match the one the daemon registered first wins (the tables keep the daemon's order).
+# ---------------------------------------------------------------------------------------------
+
+
+REVIEWED_ROUTES = CONTAINER_ROUTES + API_ROUTES
+_WILD = "*"  # a pattern whose first segment is not a fixed word
 
 
 class Route(NamedTuple):
     kind: str
     action: str  # what the request does to its target, for messages
-    target: Optional[str]  # the container reference, exec ID or plugin name in the path
-    json_body: bool  # the daemon decodes a JSON request body on this route
+    target: Optional[str]  # the container reference, exec ID, plugin or network name in the path
+    json_body: bool  # the daemon decodes a JSON request body here that the plugin must see
+    reviewed: Optional[RouteReview]  # None: a route this plugin has not reviewed
 
 
-OTHER_ROUTE = Route(OTHER, "", None, False)
-
-# The daemon's routes that matter, per method, as its router (gorilla/mux) matches them: the
-# pattern must match the whole decoded path, and {name:.*} may hold slashes (a legacy link name
-# "web/db" names a container). Where two routers' patterns overlap, the daemon takes the one
-# registered first (container routes first); the patterns below do not overlap.
-# (pattern, kind, action, decodes a JSON body)
-_ROUTE_TABLE: Dict[str, List[Tuple[str, str, str, bool]]] = {
-    "POST": [
-        ("/containers/create", CONTAINER_CREATE, "create", True),
-        ("/containers/(.*)/unpause", CONTAINER_ENTER, "unpause", False),
-        ("/containers/(.*)/restart", CONTAINER_ENTER, "restart", False),
-        ("/containers/(.*)/start", CONTAINER_START, "start", False),
-        ("/containers/(.*)/attach", CONTAINER_ENTER, "attach to", False),
-        ("/containers/(.*)/copy", ARCHIVE_READ, "copy files out of", True),
-        ("/containers/(.*)/exec", CONTAINER_ENTER, "exec into", True),
-        ("/containers/(.*)/rename", CONTAINER_ENTER, "rename", False),
-        ("/containers/(.*)/update", CONTAINER_ENTER, "update", True),
-        ("/containers/(.*)/checkpoints", CHECKPOINT, "checkpoint", True),
-        ("/exec/(.*)/start", EXEC_START, "start an exec in", True),
-        ("/commit", JSON_BODY, "commit", True),
-        ("/networks/create", JSON_BODY, "create a network", True),
-        ("/networks/(.*)/connect", JSON_BODY, "connect a network", True),
-        ("/networks/(.*)/disconnect", JSON_BODY, "disconnect a network", True),
-        ("/volumes/create", JSON_BODY, "create a volume", True),
-        ("/swarm/(?:init|join)", SWARM_JOIN, "make this host a swarm node", True),
-        ("/swarm/(?:update|unlock)", JSON_BODY, "configure swarm", True),
-        ("/build", BUILD, "build an image", False),
-        ("/grpc", BUILD, "open a BuildKit session", False),
-        ("/services/create", SERVICE_WRITE, "create a service", True),
-        ("/services/(.*)/update", SERVICE_WRITE, "update a service", True),
-        ("/nodes/(.*)/update", JSON_BODY, "update a node", True),
-        ("/secrets/create", JSON_BODY, "create a secret", True),
-        ("/secrets/(.*)/update", JSON_BODY, "update a secret", True),
-        ("/configs/create", JSON_BODY, "create a config", True),
-        ("/configs/(.*)/update", JSON_BODY, "update a config", True),
-        ("/plugins/(.*)/enable", PLUGIN_OP, "enable", False),
-        ("/plugins/pull", PLUGIN_OP, "install", True),
-        ("/plugins/(.*)/upgrade", PLUGIN_OP, "upgrade", True),
-        ("/plugins/(.*)/set", PLUGIN_OP, "set", True),
-        ("/plugins/create", PLUGIN_OP, "create", False),
-    ],
-    "GET": [
-        ("/containers/(.*)/attach/ws", CONTAINER_ENTER, "attach to", False),
-        ("/containers/(.*)/archive", ARCHIVE_READ, "copy files out of", False),
-        ("/containers/(.*)/checkpoints", CHECKPOINT, "list checkpoints of", False),
-    ],
-    "HEAD": [
-        ("/containers/(.*)/archive", ARCHIVE_READ, "read file details in", False),
-    ],
-    "PUT": [
-        ("/containers/(.*)/archive", ARCHIVE_WRITE, "copy files into", False),
-        ("/volumes/(.*)", JSON_BODY, "update a volume", True),
-    ],
-    "DELETE": [
-        ("/containers/(.*)/checkpoints/(.*)", CHECKPOINT, "delete a checkpoint of", False),
-    ],
-}
-# By method, then by the path's first segment ("containers", "exec" ...): few patterns to try.
-_ROUTES: Dict[str, Dict[str, List[Tuple[re.Pattern[str], str, str, bool]]]] = {}
-for _method, _routes in _ROUTE_TABLE.items():
-    for _pattern, _kind, _action, _json_body in _routes:
-        _ROUTES.setdefault(_method, {}).setdefault(_pattern.split("/")[1], []).append((re.compile(_pattern), _kind, _action, _json_body))
-# GET, HEAD and DELETE requests can only matter on these routes: a URI without one of these
-# words (or a percent-escape, which could spell one) is routed elsewhere. This keeps the common
-# GETs (ping, list, inspect, logs) free of URI parsing.
-_ROUTED_WORDS = {"GET": ("archive", "attach", "checkpoints", "%"), "HEAD": ("archive", "%"), "DELETE": ("checkpoints", "%")}
+UNKNOWN_ROUTE = Route(OTHER, "", None, False, None)
 
 
-def may_matter(method: str, uri: str) -> bool:
-    """False when the request cannot reach a route any rule reads (cheap, conservative)."""
-    words = _ROUTED_WORDS.get(method)
-    if words is None:
-        return method in ("POST", "PUT")
-    return any(word in uri for word in words)
+def _index(routes: List[RouteReview]) -> Dict[str, Dict[str, List[Tuple[re.Pattern[str], RouteReview]]]]:
+    """By method, then by the path's first segment: few patterns to try for a request."""
+    index: Dict[str, Dict[str, List[Tuple[re.Pattern[str], RouteReview]]]] = {}
+    for reviewed in routes:
+        first = reviewed.pattern.split("/")[1]
+        segment = first if re.fullmatch(r"[A-Za-z0-9_.-]*", first) else _WILD
+        index.setdefault(reviewed.method, {}).setdefault(segment, []).append((re.compile(reviewed.pattern), reviewed))
+    return index
+
+
+_ROUTES = _index(REVIEWED_ROUTES)
+_NO_ROUTES: Dict[str, List[Tuple[re.Pattern[str], RouteReview]]] = {}
 
 
 def classify(request: Request) -> Route:
-    """The route the daemon will take for this request, and the target named in its path."""
+    """The reviewed route the daemon will take for this request, and the target in its path."""
     segment = request.path.split("/", 2)[1] if request.path.startswith("/") else ""
-    for pattern, kind, action, json_body in _ROUTES.get(request.method, {}).get(segment, ()):
-        match = pattern.fullmatch(request.path)
-        if match:
-            return Route(kind, action, match.group(1) if match.groups() else None, json_body)
-    return OTHER_ROUTE
+    by_method = _ROUTES.get(request.method, _NO_ROUTES)
+    any_method = _ROUTES.get("*", _NO_ROUTES)
+    for candidates in (by_method.get(segment, ()), any_method.get(segment, ()), by_method.get(_WILD, ())):
+        for pattern, reviewed in candidates:
+            match = pattern.fullmatch(request.path)
+            if match:
+                json_body = reviewed.body is not None and not reviewed.body_unseen_ok
+                return Route(reviewed.kind, reviewed.action, match.group(1) if match.groups() else None, json_body, reviewed)
+    return UNKNOWN_ROUTE
 
 
 # ---------------------------------------------------------------------------------------------
-# lookups.py: Lookups: what the policy may ask about existing things (containers, execs, volumes, the
-# engine, host paths), as an interface the transport fills with real answers and tests with fakes,
+# lookups.py: Lookups: what the policy may ask about existing things (containers, execs, volumes, networks,
+# the daemon and its engine, host paths, devices and network), as an interface the transport fills with real answers and tests with fakes,
 # and the facts those answers carry. Facts of a container never change for its ID: the user
 # namespace, the namespaces it joins and its mounts are fixed at create (a pre-1.24 start could
 # replace them, and the rules refuse that), and a volume cannot be removed while a container uses it.
@@ -637,6 +1334,35 @@ class HostPath(NamedTuple):
     changeable_by: str = ""  # "" when only root can; else who, for messages
 
 
+class DaemonInfo(NamedTuple):
+    """What the daemon says of itself (GET /info)."""
+    data_root: str
+    remaps: bool  # user namespace remapping is on ("name=userns" among its security options)
+    logging_driver: str  # the default log driver
+
+
+class Network(NamedTuple):
+    id: str
+    name: str
+    driver: str
+
+
+class HostDevice(NamedTuple):
+    kind: str  # "c" or "b"
+    major: int
+    minor: int
+    path: str
+
+    @property
+    def label(self) -> str:
+        return "%s (%s %d:%d)" % (self.path, self.kind, self.major, self.minor)
+
+
+class HostNetwork(NamedTuple):
+    routes: Tuple[str, ...]  # "ADDRESS/PREFIX" of every route and address of the host, default routes left out
+    interfaces: FrozenSet[str]
+
+
 class ContainerLookup:
     """What the policy may ask about existing things. The transport passes one that asks the
     daemon; tests pass one that knows a few containers. Each method raises LookupFailed when it
@@ -662,11 +1388,20 @@ class ContainerLookup:
     def engine_version(self) -> str:
         raise LookupFailed("this plugin was started without a way to ask the daemon its version")
 
-    def data_root(self) -> str:
-        raise LookupFailed("this plugin was started without a way to ask the daemon its data directory")
+    def daemon_info(self) -> DaemonInfo:
+        raise LookupFailed("this plugin was started without a way to ask the daemon about itself")
+
+    def network(self, ref: str) -> Optional[Network]:
+        raise LookupFailed("this plugin was started without a way to look up networks")
 
     def host_path(self, path: str) -> HostPath:
         raise LookupFailed("this plugin was started without a way to look at host paths")
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        raise LookupFailed("this plugin was started without a way to look at host devices")
+
+    def host_network(self) -> HostNetwork:
+        raise LookupFailed("this plugin was started without a way to look at the host's network")
 
 
 NO_LOOKUP = ContainerLookup()
@@ -707,11 +1442,20 @@ class OncePerRequest(ContainerLookup):
     def engine_version(self) -> str:
         return self._ask(("engine",), self.lookup.engine_version)
 
-    def data_root(self) -> str:
-        return self._ask(("data-root",), self.lookup.data_root)
+    def daemon_info(self) -> DaemonInfo:
+        return self._ask(("info",), self.lookup.daemon_info)
+
+    def network(self, ref: str) -> Optional[Network]:
+        return self._ask(("network", ref), lambda: self.lookup.network(ref))
 
     def host_path(self, path: str) -> HostPath:
         return self._ask(("host-path", path), lambda: self.lookup.host_path(path))
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        return self._ask(("host-devices", path), lambda: self.lookup.host_devices(path))
+
+    def host_network(self) -> HostNetwork:
+        return self._ask(("host-network",), self.lookup.host_network)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -957,6 +1701,154 @@ def inspect_host_path(path: str) -> HostPath:
 
 
 # ---------------------------------------------------------------------------------------------
+# host_devices.py: Host devices: what the daemon will give a container for --device PATH, found the way it finds
+# it (symlinks resolved; a directory walked, every device node below it taken), and the device
+# cgroup rules a request adds, parsed as the daemon parses them.
+# ---------------------------------------------------------------------------------------------
+
+
+MAX_DEVICES = 4096  # a directory with more device nodes below it is refused, not walked further
+
+
+class DeviceRule(NamedTuple):
+    """A device cgroup rule: type a, b or c; major and minor numbers, None for *."""
+    kind: str
+    major: Optional[int]
+    minor: Optional[int]
+    access: str = "rwm"
+
+    def covers(self, other: DeviceRule) -> bool:
+        """Whether every device and access the other rule grants, this one grants too."""
+        if self.kind != "a" and self.kind != other.kind:
+            return False
+        for mine, theirs in ((self.major, other.major), (self.minor, other.minor)):
+            if mine is not None and mine != theirs:
+                return False
+        return set(other.access) <= set(self.access)
+
+
+_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def parse_device_rule(text: str) -> Optional[DeviceRule]:
+    """A rule as --device-cgroup-rule takes it ("c 10:200 rwm"), or None when the daemon would
+    refuse it."""
+    match = _RULE.match(text.strip())
+    if not match:
+        return None
+    kind, major, minor, access = match.groups()
+    return DeviceRule(kind, None if major == "*" else int(major), None if minor == "*" else int(minor), access)
+
+
+def _device(path: str, st: os.stat_result) -> Optional[HostDevice]:
+    if stat.S_ISCHR(st.st_mode):
+        return HostDevice("c", os.major(st.st_rdev), os.minor(st.st_rdev), path)
+    if stat.S_ISBLK(st.st_mode):
+        return HostDevice("b", os.major(st.st_rdev), os.minor(st.st_rdev), path)
+    return None
+
+
+def host_devices(path: str) -> List[HostDevice]:
+    """The device nodes the daemon would give a container for this host path: the node itself, or
+    every node below a directory (symlinks resolved, as the daemon resolves them). Empty when
+    there is none: the daemon then refuses the request itself."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return []
+    if not stat.S_ISDIR(st.st_mode):
+        found = _device(path, st)
+        return [found] if found else []
+    devices: List[HostDevice] = []
+    for directory, _dirs, files in os.walk(real):
+        for name in files:
+            entry = os.path.join(directory, name)
+            try:
+                found = _device(entry, os.lstat(entry))  # the daemon takes no link below the directory
+            except OSError:
+                continue
+            if found:
+                devices.append(found)
+                if len(devices) > MAX_DEVICES:
+                    raise LookupFailed("%s holds more than %d devices" % (path[:200], MAX_DEVICES))
+    return devices
+
+
+# ---------------------------------------------------------------------------------------------
+# host_network.py: Host network: the host's routes, addresses and interface names, read from /proc (the plugin
+# runs in the host's network namespace), for the rules on networks a client creates: a subnet
+# that overlaps what the host routes would take the host's traffic, and a bridge name that is
+# an existing host interface would put that interface under the daemon's control.
+# ---------------------------------------------------------------------------------------------
+
+
+PROC_NET = "/proc/net"
+
+
+def _hex_ipv4(text: str) -> str:
+    """An address of /proc/net/route: four bytes in hex, little-endian."""
+    value = int(text, 16)
+    return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))
+
+
+def _hex_ipv6(text: str) -> str:
+    return ":".join(text[i:i + 4] for i in range(0, 32, 4))
+
+
+def _ipv4_routes(lines: List[str]) -> List[str]:
+    routes = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) >= 8:
+            mask = bin(int(fields[7], 16)).count("1")
+            if mask:
+                routes.append("%s/%d" % (_hex_ipv4(fields[1]), mask))
+    return routes
+
+
+def _ipv6_routes(lines: List[str]) -> List[str]:
+    routes = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and int(fields[1], 16):
+            routes.append("%s/%d" % (_hex_ipv6(fields[0]), int(fields[1], 16)))
+    return routes
+
+
+def _ipv6_addresses(lines: List[str]) -> List[str]:
+    return ["%s/128" % _hex_ipv6(line.split()[0]) for line in lines if line.split()]
+
+
+def _ipv4_addresses(lines: List[str]) -> List[str]:
+    """The host's own IPv4 addresses: /32 LOCAL entries of /proc/net/fib_trie."""
+    found = []
+    for before, line in zip(lines, lines[1:]):
+        if "/32 host LOCAL" in line:
+            found.append("%s/32" % before.split()[-1])
+    return found
+
+
+def _read_lines(name: str) -> List[str]:
+    try:
+        with open("%s/%s" % (PROC_NET, name), encoding="ascii", errors="replace") as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        return []  # no IPv6 in this kernel
+    except OSError as err:
+        raise LookupFailed("cannot read the host's %s: %s" % (name, err.strerror or err)) from None
+
+
+def read_host_network() -> HostNetwork:
+    routes = (["127.0.0.0/8"] + _ipv4_routes(_read_lines("route")) + _ipv4_addresses(_read_lines("fib_trie"))
+              + _ipv6_routes(_read_lines("ipv6_route")) + _ipv6_addresses(_read_lines("if_inet6")))
+    interfaces = frozenset(line.split(":", 1)[0].strip() for line in _read_lines("dev")[2:] if ":" in line)
+    if not interfaces:
+        raise LookupFailed("cannot list the host's network interfaces (%s/dev is empty)" % PROC_NET)
+    return HostNetwork(tuple(dict.fromkeys(routes)), interfaces)
+
+
+# ---------------------------------------------------------------------------------------------
 # mounts.py: Mounts: what a new container will mount, read from its HostConfig the way the daemon parses
 # -v (Binds) and --mount (Mounts).
 # ---------------------------------------------------------------------------------------------
@@ -1118,12 +2010,6 @@ class Context(NamedTuple):
         return self.route.kind
 
 
-USERNS_HOST_MESSAGE = (
-    "userns=host is not allowed: containers must run in the remapped user namespace "
-    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
-)
-
-
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -1152,11 +2038,122 @@ def engine_flaws(ctx: Context, config: Dict[str, Any], *among: Vulnerability) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# rules_body.py: Rules on what the plugin can see: a JSON body the daemon did not forward, a form body that
-# could set query parameters, and a pre-1.24 start body that would replace a container's HostConfig.
+# review.py: Review: the default deny. Every request is held against the reviewed table before any rule
+# runs: a route the table does not name, a query parameter or body field it does not know with a
+# non-zero value, and a field the table refuses are refused here, naming the field, the plugin's
+# version and what to do. Fields the table allows after a check are left to that check's rule.
+#
+# Zero values pass (null, false, 0, "", [], {}): clients send every field of a struct, most of
+# them empty, and an empty value asks the daemon for nothing. Every occurrence of a key counts:
+# Go merges an object given twice, so each one is reviewed.
 # ---------------------------------------------------------------------------------------------
 
 
+HOW_TO_ALLOW = ("an administrator who has reviewed it can allow it with allow_fields: [%s] in the plugin's config "
+                "(docker_userns_allow_fields)")
+
+
+def is_zero(value: Any) -> bool:
+    """Whether a JSON value asks for nothing: null, false, 0, "", [] or {}."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, Number):
+        try:
+            return float(value) == 0.0
+        except ValueError:
+            return False
+    return value in ("", []) if isinstance(value, (str, list)) else False
+
+
+def query_pairs(raw: str) -> Iterator[Tuple[str, str]]:
+    """Every key and value of a query string, repeats included, decoded as Go decodes them."""
+    if ";" in raw:
+        raise Unroutable("a ';' in the query string")
+    for part in raw.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            yield percent_decode(key.replace("+", " ")), percent_decode(value.replace("+", " "))
+
+
+def review_request(request: Request, reviewed: RouteReview, config_allowed: List[str]) -> Optional[Denial]:
+    """The first query parameter or body field of this request that the table does not let
+    through, as a Denial; None when everything is known and allowed (or left to a check)."""
+    known = dict(reviewed.query)
+    for key, value in query_pairs(request.raw_query):
+        verdict = known.get(key)
+        if value and (verdict is None or verdict.kind == REFUSE or (verdict.kind == ONE_OF and value not in verdict.values)):
+            denial = _refusal(reviewed, "?" + key, "?" + key, verdict, config_allowed)
+            if denial:
+                return denial
+    if reviewed.body is not None and request.body:
+        return _review_value(reviewed, reviewed.body, parse_go_json(request.body), "", "", config_allowed)
+    return None
+
+
+def _review_value(reviewed: RouteReview, verdict: Verdict, value: Any, path: str, label: str,
+                  config_allowed: List[str]) -> Optional[Denial]:
+    if is_zero(value):
+        return None
+    kind = verdict.kind
+    if kind == REFUSE or (kind == ONE_OF and value not in verdict.values):
+        return _refusal(reviewed, path, label, verdict, config_allowed)
+    if kind == STRUCT:
+        if not isinstance(value, Pairs):
+            return None  # the daemon refuses a struct that is not an object; nothing is asked of it
+        for key, element in value:
+            found = verdict.field(key)
+            name = found[0] if found else key
+            where, what = (path + "." if path else "") + name, (label + "." if label else "") + name
+            if found is None:
+                if not is_zero(element):
+                    denial = _refusal(reviewed, where, what, None, config_allowed)
+                    if denial:
+                        return denial
+                continue
+            denial = _review_value(reviewed, found[1], element, where, what, config_allowed)
+            if denial:
+                return denial
+    elif kind == LIST and isinstance(value, list):
+        for index, element in enumerate(value):
+            denial = _review_value(reviewed, verdict.element, element, "%s[%d]" % (path, index), label, config_allowed)
+            if denial:
+                return denial
+    elif kind == MAP and isinstance(value, Pairs):
+        for key, element in value:
+            denial = _review_value(reviewed, verdict.element, element, "%s[%s]" % (path, key[:64]), label, config_allowed)
+            if denial:
+                return denial
+    return None  # allow, check (the named rule judges it), or a shape the daemon refuses itself
+
+
+def field_label(reviewed: RouteReview, label: str) -> str:
+    """How allow_fields names a field: the route's name, then the field's path without indices."""
+    return "%s:%s" % (reviewed.name, label)
+
+
+def _refusal(reviewed: RouteReview, path: str, label: str, verdict: Optional[Verdict], config_allowed: List[str]) -> Optional[Denial]:
+    name = field_label(reviewed, label)
+    if name in config_allowed:
+        return None
+    where = "%s %s" % (reviewed.action, path) if path.startswith("?") else "%s: %s" % (reviewed.action, path)
+    if verdict is not None and verdict.kind == ONE_OF:
+        return Denial("refused-field", "%s may only be %s: %s. %s" % (where, " or ".join(repr(v) for v in verdict.values if v),
+                      verdict.reason, "Change it; or " + HOW_TO_ALLOW % '"%s"' % name))
+    if verdict is None:
+        return Denial("unreviewed", "%s is not a parameter or field that this plugin (version %s) has reviewed, and it refuses "
+                      "what it has not reviewed: the daemon may act on it as real root. Leave it out, or upgrade the plugin if "
+                      "the client is newer; %s" % (where, VERSION, HOW_TO_ALLOW % '"%s"' % name))
+    return Denial("refused-field", "%s is not allowed: %s. Leave it out; or %s" % (where, verdict.reason, HOW_TO_ALLOW % '"%s"' % name))
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_request.py: Rules on the request as a whole, before any rule reads what it asks: an API version older than
+# the table covers, a JSON body the daemon did not forward, a form body that could set query
+# parameters, and the review (default deny) of every query parameter and body field.
+# ---------------------------------------------------------------------------------------------
+
+
+OLDEST_API = "1.24"
 UNSEEN_BODY_HELP = (
     "the daemon did not forward the request body to the authorization plugin (it does not for "
     "bodies of 1 MiB or more, chunked transfer encoding, a Content-Type other than "
@@ -1165,40 +2162,25 @@ UNSEEN_BODY_HELP = (
 )
 
 
-# The daemon ignores a start body of at most this many bytes ("a non-nil JSON object is at
-# least 7 characters").
-IGNORED_START_BODY_BYTES = 7
-
-
-def _legacy_start_carries_body(request: Request) -> bool:
-    """Before API 1.24 the daemon applies a HostConfig sent with start (when longer than
-    IGNORED_START_BODY_BYTES, or chunked). Without a visible body, only a Content-Length that
-    short is safe."""
-    if request.body:
-        return len(request.body) > IGNORED_START_BODY_BYTES
-    length = request.headers.get("content-length", "")
-    return not (length.isdigit() and int(length) <= IGNORED_START_BODY_BYTES)
-
-
-def _is_legacy_start(ctx: Context) -> bool:
-    return ctx.kind == CONTAINER_START and version_less(ctx.request.version, "1.24")
-
-
 def _may_have_body(request: Request) -> bool:
     length = request.headers.get("content-length")
     return length is None or length != "0"  # no Content-Length: maybe chunked
 
 
+def rule_api_version(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Docker 20.10 and 24.0 still serve API versions before 1.24, where a start body replaces a
+    container's HostConfig and other routes behave otherwise; the table reviews 1.24 and later."""
+    if version_less(ctx.request.version, OLDEST_API):
+        return Denial("api-version", "API version %s is older than %s, the oldest this plugin has reviewed; use a client "
+                      "that speaks %s or later (every Docker client since 1.12 does), or leave the /v%s prefix out"
+                      % (ctx.request.version, OLDEST_API, OLDEST_API, ctx.request.version))
+    return None
+
+
 def rule_unseen_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Fail closed on every route that decodes a JSON body the plugin did not see."""
     request = ctx.request
-    if request.body:
-        return None
-    if _is_legacy_start(ctx):
-        unseen = _legacy_start_carries_body(request)
-    else:
-        unseen = ctx.route.json_body and _may_have_body(request)
-    if unseen:
+    if not request.body and ctx.route.json_body and _may_have_body(request):
         return Denial("unseen-body", "%s %s: %s%s" % (request.method, request.path, UNSEEN_BODY_HELP, _hidden_body_flaws(ctx, config)))
     return None
 
@@ -1215,26 +2197,19 @@ def _hidden_body_flaws(ctx: Context, config: Dict[str, Any]) -> str:
 
 
 def rule_form_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """Parameters the rules read from the query string could come from a form body instead."""
-    if ctx.kind in (CONTAINER_START, CHECKPOINT, PLUGIN_OP, ARCHIVE_WRITE, BUILD) and form_body(ctx.request):
+    """Go's ParseForm reads a form body's fields before the query string's, on every route that
+    reads parameters, and the daemon does not forward such a body: the plugin could not review them."""
+    if form_body(ctx.request) and (ctx.request.body or _may_have_body(ctx.request)):
         return Denial("unseen-body", "%s %s: a form body can set parameters that the plugin reads from the query "
                       "string, and the daemon does not forward it; send the parameters in the query string" % (ctx.request.method, ctx.request.path))
     return None
 
 
-def rule_legacy_start_body(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """Before API 1.24 a start body replaces the container's HostConfig. The plugin decides
-    about existing containers from the settings they were created with, so these stay fixed."""
-    if _is_legacy_start(ctx) and ctx.host_config is not None:
-        if ctx.host_config.get("UsernsMode") == "host":
-            return Denial("host-userns", USERNS_HOST_MESSAGE)
-        return Denial(
-            "legacy-start-hostconfig",
-            "changing a container's HostConfig when starting it (API before 1.24) is not allowed: the plugin "
-            "checks containers by the settings they were created with; create the container with these settings, "
-            "then start it without a body",
-        )
-    return None
+def rule_review(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """The reviewed table: what it does not know, or refuses, is refused (review.py)."""
+    if ctx.route.reviewed is None:
+        return None  # the policy refuses unknown routes before any rule runs
+    return review_request(ctx.request, ctx.route.reviewed, config["allow_fields"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1247,6 +2222,11 @@ def rule_legacy_start_body(ctx: Context, config: Dict[str, Any]) -> Optional[Den
 BUILDX_HINT = (
     "; buildx's docker-container driver asks for the host user namespace: use the default "
     "docker driver instead (docker buildx use default)"
+)
+
+USERNS_HOST_MESSAGE = (
+    "userns=host is not allowed: containers must run in the remapped user namespace "
+    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
 )
 
 
@@ -1354,7 +2334,7 @@ def rule_checkpoint_dir(ctx: Context, config: Dict[str, Any]) -> Optional[Denial
     directory = ""
     if ctx.kind == CHECKPOINT and ctx.request.method == "POST":
         if ctx.request.body:
-            directory = decode_body(CHECKPOINT_CREATE_OPTIONS, ctx.request.body, "checkpoint options").get("CheckpointDir", "")
+            directory = decode_body(CHECKPOINT_CREATE_SCHEMA, ctx.request.body, "checkpoint options").get("CheckpointDir", "")
     elif ctx.kind == CHECKPOINT:
         directory = parse_query(ctx.request.raw_query).get("dir", "")
     elif ctx.kind == CONTAINER_START:
@@ -1372,9 +2352,10 @@ SWARM_HELP = ("swarm services start containers on this host without asking any a
 
 
 def rule_swarm(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE):
+    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE, SWARM):
         return None
-    return Denial("swarm", "%s is not allowed: %s" % ("making this host a swarm node" if ctx.kind == SWARM_JOIN else "swarm services", SWARM_HELP))
+    what = {SWARM_JOIN: "making this host a swarm node", SERVICE_WRITE: "swarm services"}.get(ctx.kind, "changing swarm (%s)" % ctx.route.action)
+    return Denial("swarm", "%s is not allowed: %s" % (what, SWARM_HELP))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1450,6 +2431,547 @@ def rule_devices(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 
 
 # ---------------------------------------------------------------------------------------------
+# rules_host_config.py: Rules on HostConfig settings that weaken the container's confinement or reach the host: what the
+# daemon refuses only while it remaps (privileged, the host's pid and network namespaces), security
+# options that switch protections off, /proc and /sys paths unmasked, kernel settings written into
+# a namespace shared with the host, and storage driver options.
+# ---------------------------------------------------------------------------------------------
+
+
+REMAP_REFUSES = (("Privileged", True, "--privileged"), ("PidMode", "host", "--pid=host"), ("NetworkMode", "host", "--network=host"))
+
+
+def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """Privileged containers and the host's pid and network namespaces give a container the host;
+    the daemon refuses them while it remaps user namespaces. The plugin makes sure it does."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    asked = [flag for field, value, flag in REMAP_REFUSES if ctx.host_config.get(field) == value]
+    if asked and not ctx.lookup.daemon_info().remaps:
+        return Denial("remap-refuses", "%s is not allowed: this daemon does not remap user namespaces (no userns-remap), "
+                      "so it would not refuse it, and the container would be real root on the host" % " and ".join(asked))
+    return None
+
+
+SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"container-create:HostConfig.SecurityOpt\"]"
+# SELinux types that run a container unconfined.
+UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
+
+
+def security_opt_problem(option: str) -> Optional[str]:
+    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE and KEY:VALUE."""
+    key, _, value = option.strip().replace(":", "=", 1).partition("=")
+    if key == "no-new-privileges" and value in ("", "true", "false"):
+        return None
+    if key == "apparmor" and value and value != "unconfined":
+        return None  # a profile loaded on the host by its administrator
+    if key == "seccomp" and value == "builtin":
+        return None
+    if key == "label" and value not in UNCONFINED_LABELS and value.split(":", 1)[0] in ("user", "role", "type", "level", "filetype", "nested"):
+        return None
+    if key in ("seccomp", "apparmor", "label"):
+        return ("it switches a kernel protection of the container off or replaces it (a custom seccomp profile may allow "
+                "everything, and its listenerPath makes the runtime connect to a host socket as real root)")
+    return "it is not an option this plugin has reviewed"
+
+
+def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for option in ctx.host_config.get("SecurityOpt", []):
+        problem = security_opt_problem(option)
+        if problem:
+            return Denial("security-opt", "--security-opt %s is not allowed: %s; %s" % (option[:100], problem, SECURITY_OPT_HELP))
+    return None
+
+
+def rule_masked_paths(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them."""
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for field in ("MaskedPaths", "ReadonlyPaths"):
+        if field in ctx.host_config:
+            return Denial("masked-paths", "%s is not allowed: a list replaces the paths of /proc and /sys the daemon hides or "
+                          "makes read-only (--security-opt systempaths=unconfined sends an empty one), showing the host's "
+                          "kernel and processes to the container; an administrator can allow it with allow_fields "
+                          "[\"container-create:HostConfig.%s\"]" % (field, field))
+    return None
+
+
+# Kernel settings that are namespaced, by the namespace they belong to (as runc and the daemon
+# validate them).
+NAMESPACED_SYSCTLS = (("net.", "NetworkMode"), ("kernel.shm", "IpcMode"), ("kernel.msg", "IpcMode"),
+                      ("kernel.sem", "IpcMode"), ("fs.mqueue.", "IpcMode"))
+
+
+def rule_sysctls(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    for name in ctx.host_config.get("Sysctls", {}):
+        owner = next((mode for prefix, mode in NAMESPACED_SYSCTLS if name.startswith(prefix)), None)
+        if owner is None:
+            return Denial("sysctls", "--sysctl %s is not allowed: only settings of the container's own network and IPC "
+                          "namespaces are reviewed" % name[:100])
+        mode = ctx.host_config.get(owner, "")
+        if mode == "host" or mode.startswith("container:"):
+            return Denial("sysctls", "--sysctl %s is not allowed with %s %s: the setting would be written into a namespace "
+                          "the container shares, the host's or another container's" % (name[:100], owner, mode[:100]))
+    return None
+
+
+def rule_storage_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    unknown = sorted(set(ctx.host_config.get("StorageOpt", {})) - {"size"})
+    if unknown:
+        return Denial("storage-opt", "--storage-opt %s is not allowed: only size is reviewed" % ", ".join(unknown)[:200])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_drivers.py: Rules on drivers and their options: a driver name is a plugin name the daemon looks up (a legacy
+# plugin's socket path, joined unchecked), a local volume's options are mount(2) arguments the
+# daemon applies as real root in the host's mount namespace, and some log driver options name host
+# sockets, addresses and files the daemon opens as real root.
+# ---------------------------------------------------------------------------------------------
+
+
+# The daemon's built-in drivers that touch nothing of the host beyond what they are for.
+DEFAULT_DRIVERS = {
+    "network": ("bridge",),
+    "ipam": ("default",),
+    "volume": ("local",),
+    "log": ("json-file", "local", "journald", "none"),
+}
+# Built-in drivers that reconfigure host interfaces (macvlan, ipvlan) or connect to what their
+# options name (the log drivers): an administrator can allow them with allowed_drivers.
+OPT_IN_DRIVERS = {
+    "network": ("macvlan", "ipvlan"),
+    "ipam": ("null",),
+    "volume": (),
+    "log": ("syslog", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries"),
+}
+DRIVER_HELP = ("a name the daemon does not build in is a plugin it looks up by name, a legacy plugin by a socket path "
+               "the name is joined into unchecked; an administrator can allow a managed plugin (allowed_plugins), a "
+               "legacy plugin by name (allowed_legacy_plugins), or one of the built-in drivers %s (allowed_drivers)")
+
+
+def driver_problem(kind: str, name: str, config: Dict[str, Any]) -> Optional[str]:
+    """Why a driver name of this kind (network, ipam, volume, log) is refused, or None."""
+    if not name or name in DEFAULT_DRIVERS[kind] or (name in config["allowed_drivers"] and name in OPT_IN_DRIVERS[kind]):
+        return None
+    if ".." in name or name.startswith("/") or "\\" in name:
+        return "it holds a path, and the daemon would join it into a plugin socket path unchecked"
+    if name in config["allowed_legacy_plugins"] and "/" not in name:
+        return None
+    if normalize_plugin_ref(name) in config["allowed_plugins"]:
+        return None
+    return DRIVER_HELP % ", ".join(OPT_IN_DRIVERS[kind]) if OPT_IN_DRIVERS[kind] else DRIVER_HELP % "(none for this kind)"
+
+
+def _drivers(ctx: Context) -> Iterator[Tuple[str, str, str]]:
+    """(kind, name, where) of every driver the request names."""
+    if ctx.kind == CONTAINER_CREATE and ctx.host_config:
+        yield "volume", ctx.host_config.get("VolumeDriver", ""), "--volume-driver"
+        for mount in ctx.mounts:
+            if mount.kind == "volume":
+                yield "volume", mount.driver, mount.spelling
+        yield "log", (ctx.host_config.get("LogConfig") or {}).get("Type", ""), "--log-driver"
+    elif ctx.kind == NETWORK_CREATE and ctx.request.body:
+        network = decode_body(NETWORK_CREATE_SCHEMA, ctx.request.body, "network")
+        yield "network", network.get("Driver", ""), "the network's driver"
+        yield "ipam", (network.get("IPAM") or {}).get("Driver", ""), "the network's IPAM driver"
+    elif ctx.kind == VOLUME_CREATE and ctx.request.body:
+        yield "volume", decode_body(VOLUME_CREATE_SCHEMA, ctx.request.body, "volume").get("Driver", ""), "the volume's driver"
+
+
+def rule_driver_names(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    for kind, name, where in _drivers(ctx):
+        problem = driver_problem(kind, name, config)
+        if problem:
+            return Denial("driver-name", "the %s driver %s (%s) is not allowed: %s" % (kind, name[:100], where[:200], problem))
+    return None
+
+
+# -- local volume options --------------------------------------------------------------------
+
+TMPFS_FLAGS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "noexec", "nosuid", "nodev", "ro", "rw",
+               "noatime", "relatime", "nodiratime", "strictatime", "inode64", "huge")
+BIND_FLAGS = ("bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "private", "rprivate", "slave", "rslave",
+              "noatime", "relatime", "nodiratime", "strictatime")
+NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3")
+VOLUME_HELP = "plain named volumes, tmpfs and binds of host paths are allowed"
+
+
+def _flags(options: Dict[str, str]) -> List[str]:
+    return [flag.strip().split("=", 1)[0] for flag in options.get("o", "").split(",") if flag.strip()]
+
+
+def volume_options_problem(options: Dict[str, str], config: Dict[str, Any], data_root: str) -> Optional[str]:
+    """Why the local driver must not mount with these options, or None."""
+    unknown = sorted(set(options) - {"type", "device", "o", "size"})
+    if unknown:
+        return "the local driver does not know %s" % ", ".join(unknown)
+    kind, device, flags = options.get("type", ""), options.get("device", ""), _flags(options)
+    if not (kind or device or flags):
+        return None  # a plain volume (a size quota at most)
+    if kind == "tmpfs":
+        extra = sorted(set(flags) - set(TMPFS_FLAGS))
+        return "tmpfs with %s: %s (tmpfs takes %s)" % (", ".join(extra), VOLUME_HELP, ", ".join(TMPFS_FLAGS)) if extra else None
+    if kind in NETWORK_FILE_SYSTEMS:
+        if config["allow_network_volumes"]:
+            return None
+        return ("type %s: the daemon would mount it as real root from the host's network namespace; an administrator can "
+                "allow network file systems with allow_network_volumes" % kind)
+    if kind in ("", "none") and ("bind" in flags or "rbind" in flags):
+        extra = sorted(set(flags) - set(BIND_FLAGS))
+        if extra:
+            return "a bind with %s: shared propagation and other flags are not reviewed (a bind takes %s)" % (", ".join(extra), ", ".join(BIND_FLAGS))
+        if not device.startswith("/"):
+            return "a bind of %r, which is not an absolute host path" % device[:200]
+        if overlaps(device, data_root):
+            return "it binds %s, which shows Docker's data directory %s" % (device, data_root)
+        for protected in config["deny_bind_mounts"]:
+            if overlaps(device, protected):
+                return "it binds %s, which exposes %s (CIS Docker 5.6/5.32)" % (device, protected)
+        return None
+    return ("type %r with device %r: the daemon would mount(2) it as real root in the host's mount namespace, and some file "
+            "systems and options write to the host with root's credentials; %s" % (kind, device[:200], VOLUME_HELP))
+
+
+def _volume_options(ctx: Context) -> Iterator[Tuple[Dict[str, str], str]]:
+    """(options, where) of every local volume the request would create with options."""
+    if ctx.kind == CONTAINER_CREATE:
+        for mount in ctx.mounts:
+            if mount.kind == "volume" and mount.options and mount.driver in ("", "local"):
+                yield mount.options, mount.spelling
+    elif ctx.kind == VOLUME_CREATE and ctx.request.body:
+        volume = decode_body(VOLUME_CREATE_SCHEMA, ctx.request.body, "volume")
+        if volume.get("DriverOpts") and volume.get("Driver", "") in ("", "local"):
+            yield volume["DriverOpts"], "volume %s" % volume.get("Name", "")
+
+
+def rule_volume_options(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    for options, where in _volume_options(ctx):
+        problem = volume_options_problem(options, config, ctx.lookup.daemon_info().data_root)
+        if problem:
+            shown = ",".join("%s=%s" % item for item in sorted(options.items()))
+            return Denial("volume-options", "%s with options %s is not allowed: %s" % (where[:200], shown[:300], problem))
+    return None
+
+
+# -- log driver options ----------------------------------------------------------------------
+
+# Options of the default log drivers, none of which names anything host-side; an empty driver
+# (the daemon's default, which could be any) takes only the ones common to them.
+LOG_OPTIONS = {
+    "json-file": ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode", "max-buffer-size"),
+    "local": ("max-size", "max-file", "compress", "mode", "max-buffer-size"),
+    "journald": ("tag", "labels", "labels-regex", "env", "env-regex", "mode", "max-buffer-size"),
+    "none": (),
+    "": ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode", "max-buffer-size"),
+}
+
+
+def rule_log_options(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+        return None
+    log = ctx.host_config.get("LogConfig") or {}
+    driver, options = log.get("Type", ""), log.get("Config") or {}
+    if not options or driver in config["allowed_drivers"]:
+        return None  # an administrator who allowed a driver accepted what its options name
+    known = LOG_OPTIONS.get(driver)
+    if known is None:
+        return None  # a plugin driver: the driver-name rule decided about it
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        return Denial("log-driver", "--log-opt %s is not allowed with the %s log driver: only %s are reviewed for it; "
+                      "options such as addresses name host sockets and files the daemon opens as real root"
+                      % (", ".join(unknown)[:200], driver or "default", ", ".join(known) or "no options"))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_devices.py: Rules on devices and on what the runtime runs as real root for a container.
+#
+# Device grants: the daemon makes device nodes as real root for clients (docker cp of an archive
+# holding one; image load, import, pull and build of a layer holding one), owned by the container's
+# remapped root. The kernel keeps a remapped root from making nodes, not from opening one it owns
+# when the container's device cgroup allows that device. So the device cgroup is what keeps such a
+# node from becoming the host's disk or memory: only devices that no node can turn into the host
+# are granted by default (the runtime's own defaults, /dev/fuse and /dev/net/tun); an administrator
+# adds more (GPUs) with allowed_devices.
+#
+# Runtime hooks: --gpus (DeviceRequests), runtimes other than runc, CDI device names and OCI
+# annotations make the runtime or its hooks act as real root on the host, reading the container's
+# files; NVIDIA's toolkit has had container-to-host escapes that way. They are refused unless an
+# administrator allows them, and GPU requests also need a toolkit version without known escapes.
+# ---------------------------------------------------------------------------------------------
+
+
+# What a request may grant without an administrator: devices that are the same inside any
+# container (null, zero, full, random, urandom, the caller's own tty) and two that fleets need and
+# that no node turns into the host (FUSE mounts and TUN interfaces live in the container's
+# namespaces). Not the console (5:1) or the pseudo-terminals (136:*, 5:2): granted by name they
+# are the host's own console and terminal sessions.
+DEFAULT_DEVICES = tuple(DeviceRule("c", major, minor, "rwm") for major, minor in (
+    (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0),
+    (10, 229), (10, 200),
+))
+DEVICE_HELP = ("a device node the daemon makes for a client (docker cp, image layers) is owned by the container's root, "
+               "and the device cgroup is all that keeps it from being the host's disk or memory; an administrator can "
+               "allow a device with allowed_devices (\"c 195:*\", or its path)")
+
+
+def allowed_device_rules(ctx: Context, config: Dict[str, Any]) -> List[DeviceRule]:
+    """The defaults and the administrator's allowed_devices, paths resolved to their device numbers now."""
+    rules = list(DEFAULT_DEVICES)
+    for entry in config["allowed_devices"]:
+        if entry.startswith("/"):
+            rules += [DeviceRule(d.kind, d.major, d.minor, "rwm") for d in ctx.lookup.host_devices(entry)]
+        else:
+            parsed = parse_device_rule(entry if len(entry.split()) == 3 else entry + " rwm")
+            if parsed:
+                rules.append(parsed)
+    return rules
+
+
+def _grant_problem(wanted: DeviceRule, allowed: List[DeviceRule]) -> bool:
+    return not any(rule.covers(wanted) for rule in allowed)
+
+
+def rule_device_grants(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind not in (CONTAINER_CREATE, CONTAINER_ENTER) or not ctx.host_config:
+        return None
+    devices = [d for d in ctx.host_config.get("Devices", []) if d.get("PathOnHost", "").startswith("/")]
+    rules = ctx.host_config.get("DeviceCgroupRules", [])
+    if not devices and not rules:
+        return None
+    allowed = allowed_device_rules(ctx, config)
+    for text in rules:
+        wanted = parse_device_rule(text)
+        if wanted is None:
+            continue  # the daemon refuses a rule it cannot parse
+        if wanted.kind == "a" or _grant_problem(wanted, allowed):
+            return Denial("device-grant", "--device-cgroup-rule %r is not allowed: it lets the container open devices beyond "
+                          "the harmless ones; %s" % (text[:64], DEVICE_HELP))
+    for device in devices:
+        inside = device.get("PathInContainer", "")
+        if inside and inside.rstrip("/") != device["PathOnHost"].rstrip("/"):
+            return Denial("device-grant", "--device %s:%s is not allowed: under remapping the runtime binds the device from the "
+                          "container path as it is on the host, so another path would show a host file (--device %s keeps "
+                          "the host's path, which is allowed)" % (device["PathOnHost"][:200], inside[:200], device["PathOnHost"][:200]))
+        found: List[HostDevice] = ctx.lookup.host_devices(device["PathOnHost"])
+        access = device.get("CgroupPermissions", "") or "rwm"
+        for node in found:
+            if _grant_problem(DeviceRule(node.kind, node.major, node.minor, "".join(c for c in access if c in "rwm")), allowed):
+                return Denial("device-grant", "--device %s is not allowed: it gives %s; %s" % (device["PathOnHost"][:200], node.label, DEVICE_HELP))
+    return None
+
+
+# -- what the runtime runs as real root ------------------------------------------------------
+
+class ToolkitFlaw(NamedTuple):
+    id: str
+    fixed_in: str  # the NVIDIA Container Toolkit version that fixes it
+    summary: str
+
+
+NVIDIA_TOOLKIT_FLAWS = (
+    ToolkitFlaw("CVE-2024-0132", "1.16.2", "a crafted image's symlinks let the toolkit's hook mount host paths into the container (TOCTOU)"),
+    ToolkitFlaw("CVE-2024-0133", "1.16.2", "a crafted image makes the toolkit create empty files on the host"),
+    ToolkitFlaw("CVE-2025-23359", "1.17.4", "the CVE-2024-0132 fix is bypassed by another race"),
+    ToolkitFlaw("CVE-2025-23266", "1.17.8", "the container's environment (LD_PRELOAD) loads its own library into a hook running as real root"),
+    ToolkitFlaw("CVE-2025-23267", "1.17.8", "the ldconfig hook follows a container's symlinks onto host paths"),
+)
+DEFAULT_RUNTIMES = ("", "runc", "io.containerd.runc.v2")
+GPU_HELP = ("an administrator can allow GPUs on a GPU host (allow_gpus, docker_userns_allow_gpus); the role then records "
+            "the NVIDIA Container Toolkit's version, and versions with known container-to-host escapes stay refused")
+
+
+def toolkit_problem(config: Dict[str, Any]) -> Optional[str]:
+    """Why the host's NVIDIA Container Toolkit must not run for a container, or None."""
+    version = config["nvidia_toolkit"].get("version", "")
+    number = engine_version_number(version) if version else None
+    if number is None:
+        return ("the NVIDIA Container Toolkit's version is not known to the plugin (the role records it when "
+                "docker_userns_allow_gpus is set; set nvidia_toolkit in the plugin's config)")
+    open_flaws = [f for f in NVIDIA_TOOLKIT_FLAWS if number < (engine_version_number(f.fixed_in) or (0, 0, 0))]
+    if open_flaws:
+        return ("the host's NVIDIA Container Toolkit %s has known container-to-host escapes: %s. Fixed in %s: upgrade it"
+                % (version, "; ".join("%s: %s" % (f.id, f.summary) for f in open_flaws), open_flaws[-1].fixed_in))
+    return None
+
+
+def _matches(value: str, allowed: List[str]) -> bool:
+    """An exact entry, or one ending in * that the value starts with."""
+    return any(value == entry or (entry.endswith("*") and value.startswith(entry[:-1])) for entry in allowed)
+
+
+def _hook_uses(ctx: Context) -> List[Tuple[str, bool]]:
+    """(what, whether it is NVIDIA's GPU path) of every runtime hook the request asks for."""
+    host_config = ctx.host_config or {}
+    uses = []
+    for request in host_config.get("DeviceRequests", []):
+        driver = request.get("Driver", "")
+        if driver == "cdi":
+            uses += [("the CDI device %s" % name, name.startswith("nvidia.com/")) for name in request.get("DeviceIDs", [])]
+        else:
+            uses.append(("a device request (--gpus) of the %s driver" % (driver or "default"), driver in ("", "nvidia")))
+    for device in host_config.get("Devices", []):
+        name = device.get("PathOnHost", "")
+        if name and not name.startswith("/"):
+            uses.append(("the CDI device %s" % name, name.startswith("nvidia.com/")))
+    return uses
+
+
+def rule_runtime_hooks(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind not in (CONTAINER_CREATE, CONTAINER_ENTER) or not ctx.host_config:
+        return None
+    host_config = ctx.host_config
+    runtime = host_config.get("Runtime", "")
+    if runtime not in DEFAULT_RUNTIMES and runtime not in config["allowed_runtimes"]:
+        return Denial("runtime-hooks", "--runtime %s is not allowed: a runtime other than runc runs as real root with its own "
+                      "hooks, and an unconfigured io.containerd.NAME.vN name makes containerd run a shim binary of that "
+                      "name; an administrator can allow a runtime with allowed_runtimes" % runtime[:100])
+    for key in host_config.get("Annotations", {}):
+        if not _matches(key, config["allowed_annotations"]):
+            return Denial("runtime-hooks", "the annotation %s is not allowed: OCI annotations steer the runtime and its hooks, "
+                          "which act on them as real root; an administrator can allow annotation keys with "
+                          "allowed_annotations" % key[:100])
+    for what, nvidia in _hook_uses(ctx):
+        if what.startswith("the CDI device") and not _matches(what[len("the CDI device "):], config["allowed_cdi_devices"]):
+            return Denial("runtime-hooks", "%s is not allowed: CDI specs add devices, mounts and hooks that run as real root; an "
+                          "administrator can allow CDI devices with allowed_cdi_devices" % what[:200])
+        if nvidia or not what.startswith("the CDI device"):
+            if not config["allow_gpus"]:
+                return Denial("runtime-hooks", "%s is not allowed: the NVIDIA Container Toolkit's hook runs as real root on the "
+                              "host and reads the container's files; %s" % (what[:200], GPU_HELP))
+            problem = toolkit_problem(config)
+            if problem:
+                return Denial("runtime-hooks", "%s is not allowed: %s" % (what[:200], problem))
+    if "nvidia" in runtime and config["allow_gpus"]:
+        problem = toolkit_problem(config)
+        if problem:
+            return Denial("runtime-hooks", "--runtime %s is not allowed: %s" % (runtime[:100], problem))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# rules_network.py: Rules on networks: which network a container (or a build's RUN step) joins, and the options of
+# networks and endpoints a client creates. The daemon refuses the host's network under remapping
+# only when it is named "host", so a reference to it by ID is refused here; a bridge named after an
+# existing host interface would put that interface under the daemon's control, and a subnet that
+# overlaps the host's routes or addresses would take the host's traffic.
+# ---------------------------------------------------------------------------------------------
+
+
+BUILTIN_MODES = ("", "default", "bridge", "none")  # "host" is looked up like any other name
+HOST_NETWORK_HELP = ("it is the host's network: under remapping the daemon refuses --network=host, and the plugin refuses "
+                     "the same network by any other name")
+BUILD_HOST = "; a build's RUN steps would share the host's network namespace (BuildKit grants it even under remapping)"
+
+
+def _network_refs(ctx: Context) -> Iterator[Tuple[str, str]]:
+    """(reference, where) of every network the request puts a container or build step on."""
+    if ctx.kind == CONTAINER_CREATE and ctx.request.body:
+        mode = (ctx.host_config or {}).get("NetworkMode", "")
+        if mode not in BUILTIN_MODES + ("host",) and not mode.startswith("container:"):  # host: the remap-refuses rule
+            yield mode, "--network %s" % mode
+        networking = decode_body(CREATE_NETWORKS_SCHEMA, ctx.request.body, "create body").get("NetworkingConfig") or {}
+        for name in (networking.get("EndpointsConfig") or {}):
+            if name not in BUILTIN_MODES:
+                yield name, "NetworkingConfig.EndpointsConfig %s" % name
+    elif ctx.kind == NETWORK_CONNECT and ctx.route.target and ctx.route.target not in BUILTIN_MODES:
+        yield ctx.route.target, "network connect %s" % ctx.route.target
+    elif ctx.kind == BUILD and ctx.request.path == "/build":
+        mode = parse_query(ctx.request.raw_query).get("networkmode", "")
+        if mode not in BUILTIN_MODES:
+            yield mode, "build --network %s" % mode
+
+
+def rule_network_mode(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    for ref, where in _network_refs(ctx):
+        if ref.startswith("container:"):
+            return Denial("network-mode", "%s is not allowed: a build step that joins a container's network namespace joins "
+                          "its user namespace too, and the plugin cannot tell which container a build will find" % where[:200])
+        network = ctx.lookup.network(ref)
+        if network is not None and network.driver == "host":
+            return Denial("network-mode", "%s is not allowed: %s%s" % (where[:200], HOST_NETWORK_HELP, BUILD_HOST if ctx.kind == BUILD else ""))
+    return None
+
+
+# -- network and endpoint options ------------------------------------------------------------
+
+BRIDGE_OPTIONS = (
+    "com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
+    "com.docker.network.bridge.host_binding_ipv4", "com.docker.network.driver.mtu",
+    "com.docker.network.container_iface_prefix", "com.docker.network.bridge.inhibit_ipv4",
+    "com.docker.network.bridge.name",
+)
+ENDPOINT_OPTIONS = ("com.docker.network.endpoint.ifname", "com.docker.network.endpoint.sysctls")
+INTERFACE_NAME = "com.docker.network.bridge.name"
+
+
+def _overlapping_route(value: str, routes: Tuple[str, ...]) -> Optional[str]:
+    try:
+        wanted = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None  # the daemon refuses what is not a subnet or address
+    for route in routes:
+        network = ipaddress.ip_network(route, strict=False)
+        if network.version == wanted.version and network.overlaps(wanted):
+            return route
+    return None
+
+
+def network_options_problem(ctx: Context, network: Dict[str, Any], config: Dict[str, Any]) -> Optional[str]:
+    driver = network.get("Driver", "") or "bridge"
+    options = network.get("Options") or {}
+    if driver == "bridge":
+        unknown = sorted(set(options) - set(BRIDGE_OPTIONS))
+        if unknown:
+            return "the bridge options %s are not reviewed (reviewed: %s)" % (", ".join(unknown)[:300], ", ".join(BRIDGE_OPTIONS))
+        name = options.get(INTERFACE_NAME, "")
+        if name and name in ctx.lookup.host_network().interfaces:
+            return ("%s=%s names an existing host interface: the daemon would take it over (its addresses, firewall rules "
+                    "and sysctls)" % (INTERFACE_NAME, name[:64]))
+    ipam = network.get("IPAM") or {}
+    if ipam.get("Options"):
+        return "IPAM options are not reviewed"
+    for subnet in ipam.get("Config", []):
+        for key in ("Subnet", "Gateway"):
+            if subnet.get(key):
+                route = _overlapping_route(subnet[key], ctx.lookup.host_network().routes)
+                if route:
+                    return ("the %s %s overlaps the host's route or address %s: the daemon would route it to the network's "
+                            "bridge and take the host's traffic for it" % (key.lower(), subnet[key][:64], route))
+    return None
+
+
+def rule_network_options(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
+    if ctx.kind == NETWORK_CREATE and ctx.request.body:
+        network = decode_body(NETWORK_CREATE_SCHEMA, ctx.request.body, "network")
+        if network.get("Driver", "") in config["allowed_drivers"]:
+            return None  # macvlan or ipvlan, which an administrator allowed with its options
+        problem = network_options_problem(ctx, network, config)
+        if problem:
+            return Denial("network-options", "network %s is not allowed: %s" % (network.get("Name", "")[:100], problem))
+    endpoints = []
+    if ctx.kind == CONTAINER_CREATE and ctx.request.body:
+        networking = decode_body(CREATE_NETWORKS_SCHEMA, ctx.request.body, "create body").get("NetworkingConfig") or {}
+        endpoints = [(name, e or {}) for name, e in (networking.get("EndpointsConfig") or {}).items()]
+    elif ctx.kind == NETWORK_CONNECT and ctx.request.body:
+        endpoints = [(ctx.route.target or "", decode_body(NETWORK_CONNECT_SCHEMA, ctx.request.body, "connect body").get("EndpointConfig") or {})]
+    for name, endpoint in endpoints:
+        unknown = sorted(set(endpoint.get("DriverOpts") or {}) - set(ENDPOINT_OPTIONS))
+        if unknown:
+            return Denial("network-options", "the endpoint options %s on network %s are not reviewed (reviewed: %s)"
+                          % (", ".join(unknown)[:300], name[:100], ", ".join(ENDPOINT_OPTIONS)))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # rules_root_work.py: Rules on the daemon's own work as real root on host paths: docker cp through host-backed
 # mounts, bind sources it creates or shows, and the copy of an image's files into volumes.
 # ---------------------------------------------------------------------------------------------
@@ -1484,7 +3006,7 @@ def _bind_source_problem(ctx: Context, source: str, creates: bool) -> Optional[s
     daemon's own)."""
     if not source.startswith("/") or "\\" in source:
         return "the daemon reads %r as a path relative to its own working directory" % source[:200]
-    data_root = ctx.lookup.data_root()
+    data_root = ctx.lookup.daemon_info().data_root
     if overlaps(source, data_root):
         return ("it shows Docker's data directory %s, where the remapped root owns the files and volumes of every "
                 "container" % data_root)
@@ -1667,17 +3189,19 @@ def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
 
 
 # ---------------------------------------------------------------------------------------------
-# policy.py: Policy: from the daemon's AuthZReq to a decision. The rules run in order and the first denial
-# wins; audit mode allows and logs it; exempt users skip the rules; anything unreadable or
-# unknowable is denied.
+# policy.py: Policy: from the daemon's AuthZReq to a decision. A route the reviewed table does not know, or
+# refuses, is refused first; then the rules run in order, the review of every parameter and field
+# among the first, and the first denial wins. Audit mode allows and logs it; exempt users skip the
+# rules; anything unreadable or unknowable is denied.
 # ---------------------------------------------------------------------------------------------
 
 
 RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_unseen_body,
     rule_form_body,
-    rule_legacy_start_body,
-    rule_host_userns,
+    rule_host_userns,  # before the rest: a host user namespace is refused with the message clients know
+    rule_api_version,
+    rule_review,
     rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
@@ -1686,7 +3210,19 @@ RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_cap_add,
     rule_bind_mounts,
     rule_devices,
+    rule_security_opt,
+    rule_masked_paths,
+    rule_sysctls,
+    rule_storage_opt,
+    rule_log_options,
     # Asking the daemon or looking at host paths from here on.
+    rule_remap_refuses,
+    rule_driver_names,
+    rule_volume_options,
+    rule_device_grants,
+    rule_runtime_hooks,
+    rule_network_mode,
+    rule_network_options,
     rule_joined_namespaces,
     rule_outside_container,
     rule_engine_plugins,
@@ -1733,35 +3269,37 @@ def parse_authz_request(payload: Any) -> Request:
         except (binascii.Error, ValueError):
             raise Undecodable("RequestBody is not valid base64") from None
     method = method.upper()
-    if not may_matter(method, uri):
-        return Request(user, method, uri, uri, None, "", {}, body)
     path, version, raw_query = split_uri(uri)
     return Request(user, method, uri, path, version, raw_query, {str(k).lower(): str(v) for k, v in headers.items()}, body)
 
 
 def _host_config(request: Request, route: Route) -> Optional[Dict[str, Any]]:
-    """The HostConfig a container request body carries, or None when it carries none."""
+    """The HostConfig a container request body carries (an update's body is Resources, whose
+    fields sit at HostConfig's top level), or None when it carries none."""
     if route.kind == CONTAINER_CREATE and request.body:
         return effective_host_config(request.body)
-    if route.kind == CONTAINER_START and request.body and len(request.body) > IGNORED_START_BODY_BYTES \
-            and version_less(request.version, "1.24"):
-        return effective_host_config(request.body)
+    if route.reviewed is not None and route.reviewed.name == "container-update" and request.body:
+        return decode_body(HOST_CONFIG_SCHEMA, request.body, "update body")
     return None
 
 
 def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     if route.kind != SERVICE_WRITE or not request.body:
         return None
-    template: Optional[Dict[str, Any]] = decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
+    template: Optional[Dict[str, Any]] = decode_body(SERVICE_SPEC_SCHEMA, request.body, "service spec").get("TaskTemplate", {})
     return template
 
 
 def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
     """Run the rules: the first denial wins, or the volumes to hold if all allow. Never raises
     for bad input: it denies."""
-    route = classify(request)  # OTHER for a request parse_authz_request found cannot matter
-    if route.kind == OTHER:
-        return None, ()
+    route = classify(request)
+    if route.reviewed is None:
+        return Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses what it "
+                      "has not reviewed; upgrade the plugin if the daemon or client is newer than it"
+                      % (request.method, request.path[:200], VERSION)), ()
+    if route.kind == REFUSED:
+        return Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)), ()
     try:
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
@@ -1828,14 +3366,14 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
     }
     # What the request was about, for the decision report: the container, exec or plugin in the
     # route and, for a create, the image and name. Best effort: the decision is already made.
-    route = classify(request) if request else OTHER_ROUTE
+    route = classify(request) if request else UNKNOWN_ROUTE
     if route.target is not None:
         who["target"] = route.target[:100]
     if request is not None and route.kind == CONTAINER_CREATE:
         who["name"] = create_name(request)[:100]
         if decision.decision != "allow" and request.body:
             try:
-                who["image"] = str(decode_body(CREATE_IMAGE, request.body, "create body").get("Image", ""))[:200]
+                who["image"] = str(decode_body(CREATE_IMAGE_SCHEMA, request.body, "create body").get("Image", ""))[:200]
             except Exception:  # an unreadable body is the decision's reason already; logging must not fail
                 who["image"] = ""
     log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
@@ -2163,16 +3701,36 @@ class DaemonLookup(ContainerLookup):
             raise LookupFailed("the daemon's answer to GET /version has no Version")
         return version
 
-    def data_root(self) -> str:
+    def daemon_info(self) -> DaemonInfo:
+        """Asked every time: the daemon's configuration changes with a restart the plugin outlives."""
         self.lookups += 1
         _status, data = self.api.get("/info")
         root = data.get("DockerRootDir") if isinstance(data, dict) else None
-        if not isinstance(root, str) or not root.startswith("/"):
+        if not isinstance(data, dict) or not isinstance(root, str) or not root.startswith("/"):
             raise LookupFailed("the daemon's answer to GET /info has no DockerRootDir")
-        return root
+        options = data.get("SecurityOptions")
+        remaps = isinstance(options, list) and any(as_text(o).split(",")[0] == "name=userns" for o in options)
+        return DaemonInfo(root, remaps, as_text(data.get("LoggingDriver")))
+
+    def network(self, ref: str) -> Optional[Network]:
+        """The network a reference names, as the daemon resolves it (name, ID or ID prefix); not
+        cached: a name can be given to another network at any time."""
+        self.lookups += 1
+        status, data = self.api.get("/networks/%s" % quote(ref))
+        if status == 404:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
+            raise LookupFailed("the daemon's description of network %s has no Id" % ref[:64])
+        return Network(data["Id"], as_text(data.get("Name")), as_text(data.get("Driver")))
 
     def host_path(self, path: str) -> HostPath:
         return inspect_host_path(path)
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        return host_devices(path)
+
+    def host_network(self) -> HostNetwork:
+        return read_host_network()
 
 
 class LookupDeferred(BaseException):
@@ -2200,11 +3758,20 @@ class _DeferringLookup(ContainerLookup):
     def engine_version(self) -> str:
         raise LookupDeferred()
 
-    def data_root(self) -> str:
+    def daemon_info(self) -> DaemonInfo:
+        raise LookupDeferred()
+
+    def network(self, ref: str) -> Optional[Network]:
         raise LookupDeferred()
 
     def host_path(self, path: str) -> HostPath:
         raise LookupDeferred()  # a stat can block (a hung network mount): never in the loop
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        raise LookupDeferred()
+
+    def host_network(self) -> HostNetwork:
+        raise LookupDeferred()
 
 
 DEFER = _DeferringLookup()

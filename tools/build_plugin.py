@@ -30,9 +30,11 @@ TARGET = ROOT / "files" / "docker_userns_enforcement_plugin.py"
 
 # Dependency order: each module may import only from the ones above it.
 MODULES = [
-    "gojson", "config", "schemas", "request", "routes",
-    "lookups", "containers", "host_paths", "mounts", "engine",
-    "context", "rules_body", "rules_userns", "rules_features", "rules_cis", "rules_root_work", "rules_engine",
+    "gojson", "config", "schemas", "request",
+    "table_types", "table_container_types", "table_container_routes", "table_api_routes", "routes",
+    "lookups", "containers", "host_paths", "host_devices", "host_network", "mounts", "engine",
+    "context", "review", "rules_request", "rules_userns", "rules_features", "rules_cis", "rules_host_config",
+    "rules_drivers", "rules_devices", "rules_network", "rules_root_work", "rules_engine",
     "policy", "audit_log",
     "daemon_api", "daemon_lookup",
     "plugin_service", "http_server", "sockets", "report", "main",

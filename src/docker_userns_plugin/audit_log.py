@@ -12,8 +12,9 @@ from .context import create_name
 from .gojson import decode_body
 from .policy import Decision
 from .request import Request
-from .routes import CONTAINER_CREATE, OTHER_ROUTE, classify
-from .schemas import CREATE_IMAGE
+from .routes import UNKNOWN_ROUTE, classify
+from .schemas import CREATE_IMAGE_SCHEMA
+from .table_types import CONTAINER_CREATE
 
 MAX_LOG_LINE = 4000  # below PIPE_BUF: one write, never interleaved with another line
 
@@ -43,14 +44,14 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
     }
     # What the request was about, for the decision report: the container, exec or plugin in the
     # route and, for a create, the image and name. Best effort: the decision is already made.
-    route = classify(request) if request else OTHER_ROUTE
+    route = classify(request) if request else UNKNOWN_ROUTE
     if route.target is not None:
         who["target"] = route.target[:100]
     if request is not None and route.kind == CONTAINER_CREATE:
         who["name"] = create_name(request)[:100]
         if decision.decision != "allow" and request.body:
             try:
-                who["image"] = str(decode_body(CREATE_IMAGE, request.body, "create body").get("Image", ""))[:200]
+                who["image"] = str(decode_body(CREATE_IMAGE_SCHEMA, request.body, "create body").get("Image", ""))[:200]
             except Exception:  # an unreadable body is the decision's reason already; logging must not fail
                 who["image"] = ""
     log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)

@@ -5,6 +5,7 @@ switch a rule off). Also the plugin's version and default name.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Optional
 
 from .gojson import reject_constant
@@ -30,6 +31,17 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "deny_cap_add": [],
     "deny_bind_mounts": [],
     "deny_devices": False,
+    # The reviewed table's opt-ins (docs/reviewed-api.md): what an administrator accepts beyond it.
+    "allow_fields": [],
+    "allowed_drivers": [],
+    "allowed_legacy_plugins": [],
+    "allowed_devices": [],
+    "allowed_runtimes": [],
+    "allowed_annotations": [],
+    "allowed_cdi_devices": [],
+    "allow_gpus": False,
+    "nvidia_toolkit": {},
+    "allow_network_volumes": False,
 }
 
 
@@ -54,12 +66,15 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     config.update(raw)
     if config["mode"] not in ("enforce", "audit"):
         raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
-    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices"):
+    for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices", "allow_gpus",
+                "allow_network_volumes"):
         if not isinstance(config[key], bool):
             raise ConfigError("%s must be true or false" % key)
     if not isinstance(config["docker_socket"], str) or not config["docker_socket"].startswith("/"):
         raise ConfigError("docker_socket must be the absolute path of the daemon's Unix socket")
-    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts"):
+    for key in ("allowed_plugins", "exempt_users", "deny_host_namespaces", "deny_cap_add", "deny_bind_mounts", "allow_fields",
+                "allowed_drivers", "allowed_legacy_plugins", "allowed_devices", "allowed_runtimes", "allowed_annotations",
+                "allowed_cdi_devices"):
         config[key] = _string_list(config[key], key)
     bad_ns = [n for n in config["deny_host_namespaces"] if n not in HOST_NAMESPACES]
     if bad_ns:
@@ -68,6 +83,14 @@ def validate_config(raw: Any) -> Dict[str, Any]:
     if bad_paths:
         raise ConfigError("deny_bind_mounts: paths must be absolute: %s" % ", ".join(bad_paths))
     config["engine_fixes"] = _engine_fixes(config["engine_fixes"])
+    config["nvidia_toolkit"] = _nvidia_toolkit(config["nvidia_toolkit"])
+    bad_devices = [d for d in config["allowed_devices"] if not d.startswith("/") and not _DEVICE_ENTRY.match(d)]
+    if bad_devices:
+        raise ConfigError('allowed_devices: each entry is a device\'s path or "TYPE MAJOR:MINOR [ACCESS]" ("c 195:*"), not %s'
+                          % ", ".join(bad_devices))
+    bad_names = [n for n in config["allowed_legacy_plugins"] if "/" in n or ".." in n]
+    if bad_names:
+        raise ConfigError("allowed_legacy_plugins: a legacy plugin's name holds no path: %s" % ", ".join(bad_names))
     config["deny_cap_add"] = [normalize_capability(c) for c in config["deny_cap_add"]]
     config["allowed_plugins"] = [normalize_plugin_ref(p) for p in config["allowed_plugins"]]
     return config
@@ -81,6 +104,18 @@ def _engine_fixes(value: Any) -> Dict[str, Any]:
             or not value["version"]:
         raise ConfigError('engine_fixes must be {} or {"version": "<the daemon\'s version>", "fixed": ["CVE-...", ...]}')
     return {"version": value["version"], "fixed": _string_list(value["fixed"], "engine_fixes.fixed")}
+
+
+_DEVICE_ENTRY = re.compile(r"^[cb] ([0-9]+|\*):([0-9]+|\*)( [rwm]{1,3})?$")
+
+
+def _nvidia_toolkit(value: Any) -> Dict[str, Any]:
+    """{"version": the NVIDIA Container Toolkit's version on this host}, or {} when not known."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict) or set(value) != {"version"} or not isinstance(value["version"], str):
+        raise ConfigError('nvidia_toolkit must be {} or {"version": "<the toolkit\'s version, e.g. 1.17.8>"}')
+    return {"version": value["version"]}
 
 
 def load_config(path: Optional[str]) -> Dict[str, Any]:

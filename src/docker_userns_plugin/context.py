@@ -36,12 +36,6 @@ class Context(NamedTuple):
         return self.route.kind
 
 
-USERNS_HOST_MESSAGE = (
-    "userns=host is not allowed: containers must run in the remapped user namespace "
-    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
-)
-
-
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

@@ -17,8 +17,21 @@ from typing import Dict, List, Optional, Tuple, TypeVar
 
 from .containers import FULL_ID, as_text, container_from_inspect
 from .daemon_api import DockerAPI, quote
+from .host_devices import host_devices
+from .host_network import read_host_network
 from .host_paths import inspect_host_path
-from .lookups import Container, ContainerLookup, HostPath, LookupFailed, Volume, VolumeUser
+from .lookups import (
+    Container,
+    ContainerLookup,
+    DaemonInfo,
+    HostDevice,
+    HostNetwork,
+    HostPath,
+    LookupFailed,
+    Network,
+    Volume,
+    VolumeUser,
+)
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -189,16 +202,36 @@ class DaemonLookup(ContainerLookup):
             raise LookupFailed("the daemon's answer to GET /version has no Version")
         return version
 
-    def data_root(self) -> str:
+    def daemon_info(self) -> DaemonInfo:
+        """Asked every time: the daemon's configuration changes with a restart the plugin outlives."""
         self.lookups += 1
         _status, data = self.api.get("/info")
         root = data.get("DockerRootDir") if isinstance(data, dict) else None
-        if not isinstance(root, str) or not root.startswith("/"):
+        if not isinstance(data, dict) or not isinstance(root, str) or not root.startswith("/"):
             raise LookupFailed("the daemon's answer to GET /info has no DockerRootDir")
-        return root
+        options = data.get("SecurityOptions")
+        remaps = isinstance(options, list) and any(as_text(o).split(",")[0] == "name=userns" for o in options)
+        return DaemonInfo(root, remaps, as_text(data.get("LoggingDriver")))
+
+    def network(self, ref: str) -> Optional[Network]:
+        """The network a reference names, as the daemon resolves it (name, ID or ID prefix); not
+        cached: a name can be given to another network at any time."""
+        self.lookups += 1
+        status, data = self.api.get("/networks/%s" % quote(ref))
+        if status == 404:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
+            raise LookupFailed("the daemon's description of network %s has no Id" % ref[:64])
+        return Network(data["Id"], as_text(data.get("Name")), as_text(data.get("Driver")))
 
     def host_path(self, path: str) -> HostPath:
         return inspect_host_path(path)
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        return host_devices(path)
+
+    def host_network(self) -> HostNetwork:
+        return read_host_network()
 
 
 class LookupDeferred(BaseException):
@@ -226,11 +259,20 @@ class _DeferringLookup(ContainerLookup):
     def engine_version(self) -> str:
         raise LookupDeferred()
 
-    def data_root(self) -> str:
+    def daemon_info(self) -> DaemonInfo:
+        raise LookupDeferred()
+
+    def network(self, ref: str) -> Optional[Network]:
         raise LookupDeferred()
 
     def host_path(self, path: str) -> HostPath:
         raise LookupDeferred()  # a stat can block (a hung network mount): never in the loop
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        raise LookupDeferred()
+
+    def host_network(self) -> HostNetwork:
+        raise LookupDeferred()
 
 
 DEFER = _DeferringLookup()

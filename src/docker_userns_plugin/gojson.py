@@ -56,7 +56,7 @@ def go_fold(key: str) -> str:
 
 class Field(NamedTuple):
     name: str
-    kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs"
+    kind: str  # "string", "bool", "strings", "stringmap", "struct", "ptr", "structs", "structmap"
     schema: Optional[Schema] = None
 
 
@@ -130,6 +130,14 @@ def _decode_field(field: Field, value: Any, into: Dict[str, Any]) -> None:
             if element is not None and (not isinstance(element, str) or isinstance(element, Number)):
                 raise TypeMismatch("%s values must be strings" % name)
             mapping[key] = element or ""
+    elif kind == "structmap":  # map[string]*struct: keys exact, each value decoded anew, last one wins
+        if value is None:
+            return
+        if not isinstance(value, Pairs):
+            raise TypeMismatch("%s must be an object" % name)
+        structs = into.setdefault(name, {})
+        for key, element in value:
+            structs[key] = None if element is None else go_decode_struct(_struct_schema(field), element, {})
     elif kind in ("strings", "structs"):
         if value is None:
             return

@@ -1,5 +1,5 @@
-"""Lookups: what the policy may ask about existing things (containers, execs, volumes, the
-engine, host paths), as an interface the transport fills with real answers and tests with fakes,
+"""Lookups: what the policy may ask about existing things (containers, execs, volumes, networks,
+the daemon and its engine, host paths, devices and network), as an interface the transport fills with real answers and tests with fakes,
 and the facts those answers carry. Facts of a container never change for its ID: the user
 namespace, the namespaces it joins and its mounts are fixed at create (a pre-1.24 start could
 replace them, and the rules refuse that), and a volume cannot be removed while a container uses it.
@@ -7,7 +7,7 @@ replace them, and the rules refuse that), and a volume cannot be removed while a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple, TypeVar
 
 
 class LookupFailed(Exception):
@@ -51,6 +51,35 @@ class HostPath(NamedTuple):
     changeable_by: str = ""  # "" when only root can; else who, for messages
 
 
+class DaemonInfo(NamedTuple):
+    """What the daemon says of itself (GET /info)."""
+    data_root: str
+    remaps: bool  # user namespace remapping is on ("name=userns" among its security options)
+    logging_driver: str  # the default log driver
+
+
+class Network(NamedTuple):
+    id: str
+    name: str
+    driver: str
+
+
+class HostDevice(NamedTuple):
+    kind: str  # "c" or "b"
+    major: int
+    minor: int
+    path: str
+
+    @property
+    def label(self) -> str:
+        return "%s (%s %d:%d)" % (self.path, self.kind, self.major, self.minor)
+
+
+class HostNetwork(NamedTuple):
+    routes: Tuple[str, ...]  # "ADDRESS/PREFIX" of every route and address of the host, default routes left out
+    interfaces: FrozenSet[str]
+
+
 class ContainerLookup:
     """What the policy may ask about existing things. The transport passes one that asks the
     daemon; tests pass one that knows a few containers. Each method raises LookupFailed when it
@@ -76,11 +105,20 @@ class ContainerLookup:
     def engine_version(self) -> str:
         raise LookupFailed("this plugin was started without a way to ask the daemon its version")
 
-    def data_root(self) -> str:
-        raise LookupFailed("this plugin was started without a way to ask the daemon its data directory")
+    def daemon_info(self) -> DaemonInfo:
+        raise LookupFailed("this plugin was started without a way to ask the daemon about itself")
+
+    def network(self, ref: str) -> Optional[Network]:
+        raise LookupFailed("this plugin was started without a way to look up networks")
 
     def host_path(self, path: str) -> HostPath:
         raise LookupFailed("this plugin was started without a way to look at host paths")
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        raise LookupFailed("this plugin was started without a way to look at host devices")
+
+    def host_network(self) -> HostNetwork:
+        raise LookupFailed("this plugin was started without a way to look at the host's network")
 
 
 NO_LOOKUP = ContainerLookup()
@@ -121,8 +159,17 @@ class OncePerRequest(ContainerLookup):
     def engine_version(self) -> str:
         return self._ask(("engine",), self.lookup.engine_version)
 
-    def data_root(self) -> str:
-        return self._ask(("data-root",), self.lookup.data_root)
+    def daemon_info(self) -> DaemonInfo:
+        return self._ask(("info",), self.lookup.daemon_info)
+
+    def network(self, ref: str) -> Optional[Network]:
+        return self._ask(("network", ref), lambda: self.lookup.network(ref))
 
     def host_path(self, path: str) -> HostPath:
         return self._ask(("host-path", path), lambda: self.lookup.host_path(path))
+
+    def host_devices(self, path: str) -> List[HostDevice]:
+        return self._ask(("host-devices", path), lambda: self.lookup.host_devices(path))
+
+    def host_network(self) -> HostNetwork:
+        return self._ask(("host-network",), self.lookup.host_network)

@@ -1,6 +1,7 @@
-"""Policy: from the daemon's AuthZReq to a decision. The rules run in order and the first denial
-wins; audit mode allows and logs it; exempt users skip the rules; anything unreadable or
-unknowable is denied.
+"""Policy: from the daemon's AuthZReq to a decision. A route the reviewed table does not know, or
+refuses, is refused first; then the rules run in order, the review of every parameter and field
+among the first, and the first denial wins. Audit mode allows and logs it; exempt users skip the
+rules; anything unreadable or unknowable is denied.
 """
 
 from __future__ import annotations
@@ -9,25 +10,32 @@ import base64
 import binascii
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
+from .config import VERSION
 from .context import Context, Denial
 from .gojson import Undecodable, decode_body
 from .lookups import NO_LOOKUP, ContainerLookup, LookupFailed, OncePerRequest
 from .mounts import planned_mounts
-from .request import Request, Unroutable, split_uri, version_less
-from .routes import CONTAINER_CREATE, CONTAINER_START, OTHER, SERVICE_WRITE, Route, classify, may_matter
-from .rules_body import IGNORED_START_BODY_BYTES, rule_form_body, rule_legacy_start_body, rule_unseen_body
+from .request import Request, Unroutable, split_uri
+from .routes import Route, classify
 from .rules_cis import rule_bind_mounts, rule_cap_add, rule_devices, rule_host_namespaces, rule_privileged
+from .rules_devices import rule_device_grants, rule_runtime_hooks
+from .rules_drivers import rule_driver_names, rule_log_options, rule_volume_options
 from .rules_engine import rule_engine_buildkit, rule_engine_copy, rule_engine_plugins
 from .rules_features import rule_checkpoint_dir, rule_managed_plugins, rule_swarm
+from .rules_host_config import rule_masked_paths, rule_remap_refuses, rule_security_opt, rule_storage_opt, rule_sysctls
+from .rules_network import rule_network_mode, rule_network_options
+from .rules_request import rule_api_version, rule_form_body, rule_review, rule_unseen_body
 from .rules_root_work import rule_bind_sources, rule_held_volumes, rule_host_mount_copy, rule_volumes
 from .rules_userns import rule_host_userns, rule_joined_namespaces, rule_outside_container
-from .schemas import SERVICE_SPEC, effective_host_config
+from .schemas import HOST_CONFIG_SCHEMA, SERVICE_SPEC_SCHEMA, effective_host_config
+from .table_types import CONTAINER_CREATE, REFUSED, SERVICE_WRITE
 
 RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_unseen_body,
     rule_form_body,
-    rule_legacy_start_body,
-    rule_host_userns,
+    rule_host_userns,  # before the rest: a host user namespace is refused with the message clients know
+    rule_api_version,
+    rule_review,
     rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
@@ -36,7 +44,19 @@ RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
     rule_cap_add,
     rule_bind_mounts,
     rule_devices,
+    rule_security_opt,
+    rule_masked_paths,
+    rule_sysctls,
+    rule_storage_opt,
+    rule_log_options,
     # Asking the daemon or looking at host paths from here on.
+    rule_remap_refuses,
+    rule_driver_names,
+    rule_volume_options,
+    rule_device_grants,
+    rule_runtime_hooks,
+    rule_network_mode,
+    rule_network_options,
     rule_joined_namespaces,
     rule_outside_container,
     rule_engine_plugins,
@@ -83,35 +103,37 @@ def parse_authz_request(payload: Any) -> Request:
         except (binascii.Error, ValueError):
             raise Undecodable("RequestBody is not valid base64") from None
     method = method.upper()
-    if not may_matter(method, uri):
-        return Request(user, method, uri, uri, None, "", {}, body)
     path, version, raw_query = split_uri(uri)
     return Request(user, method, uri, path, version, raw_query, {str(k).lower(): str(v) for k, v in headers.items()}, body)
 
 
 def _host_config(request: Request, route: Route) -> Optional[Dict[str, Any]]:
-    """The HostConfig a container request body carries, or None when it carries none."""
+    """The HostConfig a container request body carries (an update's body is Resources, whose
+    fields sit at HostConfig's top level), or None when it carries none."""
     if route.kind == CONTAINER_CREATE and request.body:
         return effective_host_config(request.body)
-    if route.kind == CONTAINER_START and request.body and len(request.body) > IGNORED_START_BODY_BYTES \
-            and version_less(request.version, "1.24"):
-        return effective_host_config(request.body)
+    if route.reviewed is not None and route.reviewed.name == "container-update" and request.body:
+        return decode_body(HOST_CONFIG_SCHEMA, request.body, "update body")
     return None
 
 
 def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     if route.kind != SERVICE_WRITE or not request.body:
         return None
-    template: Optional[Dict[str, Any]] = decode_body(SERVICE_SPEC, request.body, "service spec").get("TaskTemplate", {})
+    template: Optional[Dict[str, Any]] = decode_body(SERVICE_SPEC_SCHEMA, request.body, "service spec").get("TaskTemplate", {})
     return template
 
 
 def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
     """Run the rules: the first denial wins, or the volumes to hold if all allow. Never raises
     for bad input: it denies."""
-    route = classify(request)  # OTHER for a request parse_authz_request found cannot matter
-    if route.kind == OTHER:
-        return None, ()
+    route = classify(request)
+    if route.reviewed is None:
+        return Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses what it "
+                      "has not reviewed; upgrade the plugin if the daemon or client is newer than it"
+                      % (request.method, request.path[:200], VERSION)), ()
+    if route.kind == REFUSED:
+        return Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)), ()
     try:
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []

@@ -18,7 +18,7 @@ from .engine import (
     Vulnerability,
 )
 from .request import Request, parse_query
-from .routes import ARCHIVE_READ, ARCHIVE_WRITE, BUILD, PLUGIN_OP
+from .table_types import ARCHIVE_READ, ARCHIVE_WRITE, BUILD, PLUGIN_OP
 
 COPY_INSTEAD = ("Meanwhile copy through the container itself, inside the remapping: docker exec CONTAINER tar -c -C DIR . > "
                 "files.tar, or docker exec -i CONTAINER tar -x -C DIR < files.tar")

@@ -10,8 +10,8 @@ from .config import normalize_plugin_ref
 from .context import Context, Denial, form_body
 from .gojson import decode_body
 from .request import parse_query
-from .routes import CHECKPOINT, CONTAINER_START, PLUGIN_OP, SERVICE_WRITE, SWARM_JOIN
-from .schemas import CHECKPOINT_CREATE_OPTIONS
+from .schemas import CHECKPOINT_CREATE_SCHEMA
+from .table_types import CHECKPOINT, CONTAINER_START, PLUGIN_OP, SERVICE_WRITE, SWARM, SWARM_JOIN
 
 
 def _plugin_names(ctx: Context) -> List[str]:
@@ -54,7 +54,7 @@ def rule_checkpoint_dir(ctx: Context, config: Dict[str, Any]) -> Optional[Denial
     directory = ""
     if ctx.kind == CHECKPOINT and ctx.request.method == "POST":
         if ctx.request.body:
-            directory = decode_body(CHECKPOINT_CREATE_OPTIONS, ctx.request.body, "checkpoint options").get("CheckpointDir", "")
+            directory = decode_body(CHECKPOINT_CREATE_SCHEMA, ctx.request.body, "checkpoint options").get("CheckpointDir", "")
     elif ctx.kind == CHECKPOINT:
         directory = parse_query(ctx.request.raw_query).get("dir", "")
     elif ctx.kind == CONTAINER_START:
@@ -72,6 +72,7 @@ SWARM_HELP = ("swarm services start containers on this host without asking any a
 
 
 def rule_swarm(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE):
+    if config["allow_swarm"] or ctx.kind not in (SWARM_JOIN, SERVICE_WRITE, SWARM):
         return None
-    return Denial("swarm", "%s is not allowed: %s" % ("making this host a swarm node" if ctx.kind == SWARM_JOIN else "swarm services", SWARM_HELP))
+    what = {SWARM_JOIN: "making this host a swarm node", SERVICE_WRITE: "swarm services"}.get(ctx.kind, "changing swarm (%s)" % ctx.route.action)
+    return Denial("swarm", "%s is not allowed: %s" % (what, SWARM_HELP))

@@ -11,7 +11,7 @@ from .context import Context, Denial, overlaps
 from .lookups import HostPath, Volume
 from .mounts import PlannedMount
 from .request import clean_path
-from .routes import ARCHIVE_READ, ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START
+from .table_types import ARCHIVE_READ, ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START
 
 
 def rule_host_mount_copy(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
@@ -43,7 +43,7 @@ def _bind_source_problem(ctx: Context, source: str, creates: bool) -> Optional[s
     daemon's own)."""
     if not source.startswith("/") or "\\" in source:
         return "the daemon reads %r as a path relative to its own working directory" % source[:200]
-    data_root = ctx.lookup.data_root()
+    data_root = ctx.lookup.daemon_info().data_root
     if overlaps(source, data_root):
         return ("it shows Docker's data directory %s, where the remapped root owns the files and volumes of every "
                 "container" % data_root)

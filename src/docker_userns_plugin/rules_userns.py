@@ -8,13 +8,18 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .containers import NAMESPACE_MODES, outside_reason
-from .context import USERNS_HOST_MESSAGE, Context, Denial, create_name
+from .context import Context, Denial, create_name
 from .lookups import Container
-from .routes import ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START, EXEC_START
+from .table_types import ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START, EXEC_START
 
 BUILDX_HINT = (
     "; buildx's docker-container driver asks for the host user namespace: use the default "
     "docker driver instead (docker buildx use default)"
+)
+
+USERNS_HOST_MESSAGE = (
+    "userns=host is not allowed: containers must run in the remapped user namespace "
+    "(CIS Docker 5.31); remove --userns=host (HostConfig.UsernsMode)"
 )
 
 

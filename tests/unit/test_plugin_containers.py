@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import plugin_module  # noqa: F401 (puts src/ on sys.path)
 from docker_userns_plugin import config as config_module
 from docker_userns_plugin import containers as containers_module
-from docker_userns_plugin import daemon_lookup, host_paths, lookups, plugin_service, policy
+from docker_userns_plugin import daemon_lookup, host_devices, host_network, host_paths, lookups, plugin_service, policy
 from standin import resolve_reference
 
 
@@ -40,7 +40,7 @@ class FakeDaemon(lookups.ContainerLookup):
     """Answers lookups as the daemon would, and counts them. Host paths are the real ones."""
 
     def __init__(self, containers=(), execs=None, volumes=None, failing=False, version="29.7.2",
-                 data_root="/var/lib/docker/100000.100000", volume_users=None, held=()):
+                 data_root="/var/lib/docker/100000.100000", volume_users=None, held=(), remaps=True, networks=None):
         self.descriptions = list(containers)
         self.execs = execs or {}
         self.volumes = volumes or {}
@@ -49,6 +49,8 @@ class FakeDaemon(lookups.ContainerLookup):
         self.root = data_root
         self.users = volume_users or {}
         self.held = set(held)
+        self.remaps = remaps
+        self.networks = networks or {"bridge": "bridge", "host": "host", "none": "null"}  # name -> driver
         self.lookups = []
         self.questions = []  # version, data root, volume users
 
@@ -56,12 +58,23 @@ class FakeDaemon(lookups.ContainerLookup):
         self.questions.append("version")
         return self.version
 
-    def data_root(self):
+    def daemon_info(self):
         self.questions.append("data-root")
-        return self.root
+        return lookups.DaemonInfo(self.root, self.remaps, "json-file")
+
+    def network(self, ref):
+        self.lookups.append(("network", ref))
+        driver = self.networks.get(ref)
+        return None if driver is None else lookups.Network("%064x" % len(ref), ref, driver)
 
     def host_path(self, path):
         return host_paths.inspect_host_path(path)
+
+    def host_devices(self, path):
+        return host_devices.host_devices(path)
+
+    def host_network(self):
+        return host_network.read_host_network()
 
     def volume_users(self, name):
         self.questions.append("volume-users")
@@ -315,8 +328,7 @@ ARCHIVE = [
     ("GET", "/v1.41/containers/box/archive?path=/data/shadow", None),
     ("HEAD", "/containers/box/archive?path=/data", None),
     ("PUT", "/containers/box/archive?path=/", b"tar"),
-    ("POST", "/v1.23/containers/box/copy", {"Resource": "/data"}),
-]
+]  # the copy route of API versions before 1.24 is refused for its version (test_plugin_policy.py)
 
 
 @pytest.mark.parametrize("method, uri, body", ARCHIVE)

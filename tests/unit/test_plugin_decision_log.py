@@ -48,7 +48,7 @@ def test_a_would_deny_create_in_audit_mode_names_them_too(capfd):
 def test_a_refused_request_on_a_container_names_the_container(capfd):
     body = {"Binds": ["/:/host"]}
     answer, line = decide_and_log(capfd, "POST", "/v1.23/containers/db-primary/start", body)
-    assert answer["Allow"] is False and line["rule"] == "legacy-start-hostconfig"
+    assert answer["Allow"] is False and line["rule"] == "api-version"
     assert line["target"] == "db-primary" and "image" not in line
 
 

@@ -122,7 +122,7 @@ def test_every_struct_field_has_a_schema():
                 schemas.append(field.schema)
     assert {"HostConfig", "Mounts", "BindOptions", "TaskTemplate"} <= {field.name for field in fields}
     for field in fields:
-        if field.kind in ("struct", "ptr", "structs"):
+        if field.kind in ("struct", "ptr", "structs", "structmap"):
             assert isinstance(field.schema, gojson.Schema), field.name
         else:
             assert field.schema is None, field.name

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import plugin_module  # noqa: F401 (puts src/ on sys.path)
-from docker_userns_plugin import audit_log, host_paths, lookups, main, plugin_service, policy, routes
+from docker_userns_plugin import audit_log, host_devices, host_network, host_paths, lookups, main, plugin_service, policy, routes
 from docker_userns_plugin import config as config_module
 from docker_userns_plugin import request as request_module
 
@@ -42,11 +42,20 @@ class NoContainers(lookups.ContainerLookup):
     def engine_version(self):
         return "29.7.2"
 
-    def data_root(self):
-        return "/var/lib/docker/100000.100000"
+    def daemon_info(self):
+        return lookups.DaemonInfo("/var/lib/docker/100000.100000", True, "json-file")
+
+    def network(self, ref):
+        return lookups.Network("%064x" % 1, ref, "host" if ref == "host" else "bridge")
 
     def host_path(self, path):
         return host_paths.inspect_host_path(path)
+
+    def host_devices(self, path):
+        return host_devices.host_devices(path)
+
+    def host_network(self):
+        return host_network.read_host_network()
 
 
 def verdict(payload, lookup=NoContainers(), **config):  # noqa: B008 stateless, so one shared default is safe
@@ -84,53 +93,60 @@ def test_version_less_than_1_24(version, less):
     assert request_module.version_less(version, "1.24") is less
 
 
-@pytest.mark.parametrize("method, uri, kind, action, target", [
-    ("POST", "/containers/create", "container-create", "create", None),
-    ("POST", "/v1.41/containers/my/name/start", "container-start", "start", "my/name"),
-    ("GET", "/containers/create", "other", "", None),
-    ("POST", "/plugins/pull?remote=x", "plugin", "install", None),
-    ("POST", "/plugins/a/b:latest/enable", "plugin", "enable", "a/b:latest"),
-    ("POST", "/plugins/a/push/enable", "plugin", "enable", "a/push"),
-    ("POST", "/plugins/a/set", "plugin", "set", "a"),
-    ("POST", "/plugins/a/upgrade", "plugin", "upgrade", "a"),
-    ("POST", "/plugins/create?name=x", "plugin", "create", None),
-    ("POST", "/plugins/a/disable", "other", "", None),
-    ("POST", "/plugins/a/push", "other", "", None),
-    ("POST", "/services/create", "service-write", "create a service", None),
-    ("POST", "/services/abc/update", "service-write", "update a service", "abc"),
-    ("POST", "/containers/abc/exec", "container-enter", "exec into", "abc"),
-    ("POST", "/containers/a/start/exec", "container-enter", "exec into", "a/start"),
-    ("POST", "/exec/e1/start", "exec-start", "start an exec in", "e1"),
-    ("POST", "/exec/e1/resize", "other", "", None),
-    ("POST", "/containers/abc/restart", "container-enter", "restart", "abc"),
-    ("POST", "/containers/abc/unpause", "container-enter", "unpause", "abc"),
-    ("POST", "/containers/abc/pause", "other", "", None),
-    ("POST", "/containers/abc/kill", "other", "", None),
-    ("POST", "/containers/abc/attach", "container-enter", "attach to", "abc"),
-    ("GET", "/containers/abc/attach/ws", "container-enter", "attach to", "abc"),
-    ("GET", "/v1.41/containers/abc/archive?path=/x", "archive-read", "copy files out of", "abc"),
-    ("HEAD", "/containers/abc/archive?path=/x", "archive-read", "read file details in", "abc"),
-    ("PUT", "/containers/abc/archive?path=/x", "archive-write", "copy files into", "abc"),
-    ("POST", "/v1.23/containers/abc/copy", "archive-read", "copy files out of", "abc"),
-    ("GET", "/containers/abc/%61rchive", "archive-read", "copy files out of", "abc"),
-    ("GET", "/containers/abc/export", "other", "", None),
-    ("GET", "/containers/abc/json", "other", "", None),
-    ("DELETE", "/containers/abc", "other", "", None),
-    ("POST", "/containers/abc/update", "container-enter", "update", "abc"),
-    ("POST", "/containers/abc/rename?name=x", "container-enter", "rename", "abc"),
-    ("POST", "/networks/create", "json-body", "create a network", None),
-    ("POST", "/swarm/init", "swarm-join", "make this host a swarm node", None),
-    ("POST", "/v1.41/swarm/join", "swarm-join", "make this host a swarm node", None),
-    ("POST", "/swarm/update", "json-body", "configure swarm", None),
-    ("POST", "/build?version=2", "build", "build an image", None),
-    ("POST", "/grpc", "build", "open a BuildKit session", None),
-    ("POST", "/auth", "other", "", None),
-    ("POST", "/containers/abc/checkpoints", "checkpoint", "checkpoint", "abc"),
+@pytest.mark.parametrize("method, uri, kind, name, target", [
+    ("POST", "/containers/create", "container-create", "container-create", None),
+    ("POST", "/v1.41/containers/my/name/start", "container-start", "container-start", "my/name"),
+    ("GET", "/containers/create", "other", None, None),  # no such route: the daemon answers 404
+    ("POST", "/plugins/pull?remote=x", "plugin", "plugin-pull", None),
+    ("POST", "/plugins/a/b:latest/enable", "plugin", "plugin-enable", "a/b:latest"),
+    ("POST", "/plugins/a/push/enable", "plugin", "plugin-enable", "a/push"),
+    ("POST", "/plugins/a/set", "plugin", "plugin-set", "a"),
+    ("POST", "/plugins/a/upgrade", "plugin", "plugin-upgrade", "a"),
+    ("POST", "/plugins/create?name=x", "plugin", "plugin-create", None),
+    ("POST", "/plugins/a/disable", "other", "plugin-disable", "a"),
+    ("POST", "/plugins/a/push", "other", "plugin-push", "a"),
+    ("POST", "/services/create", "service-write", "service-create", None),
+    ("POST", "/services/abc/update", "service-write", "service-update", "abc"),
+    ("POST", "/containers/abc/exec", "container-enter", "exec-create", "abc"),
+    ("POST", "/containers/a/start/exec", "container-enter", "exec-create", "a/start"),
+    ("POST", "/exec/e1/start", "exec-start", "exec-start", "e1"),
+    ("POST", "/exec/e1/resize", "other", "exec-resize", "e1"),
+    ("POST", "/containers/abc/restart", "container-enter", "container-restart", "abc"),
+    ("POST", "/containers/abc/unpause", "container-enter", "container-unpause", "abc"),
+    ("POST", "/containers/abc/pause", "other", "container-pause", "abc"),
+    ("POST", "/containers/abc/kill", "other", "container-kill", "abc"),
+    ("POST", "/containers/abc/attach", "container-enter", "container-attach", "abc"),
+    ("GET", "/containers/abc/attach/ws", "container-enter", "container-attach-ws", "abc"),
+    ("GET", "/v1.41/containers/abc/archive?path=/x", "archive-read", "archive-read", "abc"),
+    ("HEAD", "/containers/abc/archive?path=/x", "archive-read", "archive-stat", "abc"),
+    ("PUT", "/containers/abc/archive?path=/x", "archive-write", "archive-write", "abc"),
+    ("POST", "/v1.23/containers/abc/copy", "archive-read", "container-copy", "abc"),
+    ("GET", "/containers/abc/%61rchive", "archive-read", "archive-read", "abc"),
+    ("GET", "/containers/abc/export", "other", "container-export", "abc"),
+    ("GET", "/containers/abc/json", "other", "container-inspect", "abc"),
+    ("DELETE", "/containers/abc", "other", "container-delete", "abc"),
+    ("DELETE", "/containers/abc/checkpoints/c1", "checkpoint", "checkpoint-delete", "abc"),
+    ("POST", "/containers/abc/update", "container-enter", "container-update", "abc"),
+    ("POST", "/containers/abc/rename?name=x", "container-enter", "container-rename", "abc"),
+    ("POST", "/containers/abc/frobnicate", "other", None, None),
+    ("POST", "/networks/create", "network-create", "network-create", None),
+    ("POST", "/networks/n1/connect", "network-connect", "network-connect", "n1"),
+    ("GET", "/networks/", "other", "network-list", None),
+    ("POST", "/swarm/init", "swarm-join", "swarm-init", None),
+    ("POST", "/v1.41/swarm/join", "swarm-join", "swarm-join", None),
+    ("POST", "/swarm/update", "swarm", "swarm-update", None),
+    ("POST", "/build?version=2", "build", "build", None),
+    ("POST", "/grpc", "build", "grpc", None),
+    ("POST", "/auth", "other", "auth", None),
+    ("OPTIONS", "/anything/at/all", "other", "options", "anything/at/all"),
+    ("GET", "/debug/pprof/heap", "refused", "debug", "pprof/heap"),
+    ("PUT", "/debug/vars", "refused", "debug", "vars"),
+    ("POST", "/containers/abc/checkpoints", "checkpoint", "checkpoint-create", "abc"),
 ])
-def test_classify(method, uri, kind, action, target):
+def test_classify(method, uri, kind, name, target):
     request = policy.parse_authz_request(authz(method, uri))
     route = routes.classify(request)
-    assert (route.kind, route.action, route.target) == (kind, action, target)
+    assert (route.kind, route.reviewed.name if route.reviewed else None, route.target) == (kind, name, target)
 
 
 # --- rules and verdict ---------------------------------------------------------------------------
@@ -159,22 +175,17 @@ def test_unparseable_create_body_is_denied():
     assert not decision.allow and decision.rule == "unreadable-body"
 
 
-@pytest.mark.parametrize("version", ["v1.23", "v1.23.", "v1.020", "v1.12", "v1.0023"])
-@pytest.mark.parametrize("headers, body, rule", [
-    ({"Content-Length": "0"}, None, None),
-    ({"Content-Length": "2"}, b"{}", None),
-    ({"Content-Length": "7"}, b'{"a":1}', None),  # the daemon ignores 7 bytes or less
-    ({}, None, "unseen-body"),  # could be chunked: not seen, not safe
-    ({"Content-Length": "900"}, None, "unseen-body"),
-    ({"Content-Length": "30"}, json.dumps({"UsernsMode": "host"}).encode(), "host-userns"),
-    ({"Content-Length": "40"}, json.dumps({"HostConfig": {"UsernsMode": "host"}}).encode(), "host-userns"),
-    # Any other HostConfig would replace the container's settings: refused too.
-    ({"Content-Length": "30"}, json.dumps({"UsernsMode": "private"}).encode(), "legacy-start-hostconfig"),
-    ({"Content-Length": "30"}, json.dumps({"Binds": ["/:/host"]}).encode(), "legacy-start-hostconfig"),
-])
-def test_legacy_start_before_1_24_in_every_version_spelling(version, headers, body, rule):
-    decision = verdict(authz("POST", "/%s/containers/abc/start" % version, body, headers))
-    assert decision.rule == (rule or "") and decision.allow is (rule is None)
+@pytest.mark.parametrize("version", ["v1.23", "v1.23.", "v1.020", "v1.12", "v1.0023", "v1", "v."])
+@pytest.mark.parametrize("uri", ["/%s/containers/abc/start", "/%s/containers/create", "/%s/containers/abc/copy", "/%s/_ping"])
+def test_api_versions_before_1_24_are_refused_in_every_spelling(version, uri):
+    # Before 1.24 a start body replaces a container's HostConfig, and the copy route reads files:
+    # the table reviews 1.24 and later, and refuses the rest whatever the request carries.
+    decision = verdict(authz("POST" if "_ping" not in uri else "GET", uri % version, b'{"Image": "x"}', {"Content-Length": "14"}))
+    assert (decision.allow, decision.rule) == (False, "api-version")
+    assert "1.24" in decision.message
+    # A host user namespace keeps the message clients know, whatever the version.
+    host = verdict(authz("POST", "/%s/containers/create" % version, HOST))
+    assert (host.allow, host.rule) == (False, "host-userns")
 
 
 @pytest.mark.parametrize("version", ["v1.24", "v1.24.0", "v1.41", "v1.0041"])
@@ -326,9 +337,10 @@ def test_empty_authz_request_is_refused_with_why():
     assert answer["Allow"] is False and "run the command again" in answer["Msg"]
 
 
-def test_only_requests_that_may_matter_need_a_readable_path():
-    assert verdict(authz("GET", "/containers/zz%/json/../logs")).allow is False  # a GET that could spell a route
-    assert verdict(authz("GET", "/containers/../../x/json")).allow  # cannot reach a route any rule reads
+def test_every_request_needs_a_readable_path():
+    assert verdict(authz("GET", "/containers/zz%/json/../logs")).rule == "unreadable-request"
+    assert verdict(authz("GET", "/containers/../../version")).allow  # cleaned as the daemon cleans it: /version
+    assert verdict(authz("GET", "/containers/../../x/json")).rule == "unreviewed-route"
     assert not verdict(authz("POST", "/containers/%zz/create")).allow
 
 
