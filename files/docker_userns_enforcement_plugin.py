@@ -1776,14 +1776,15 @@ def host_devices(path: str) -> List[HostDevice]:
 
 
 # ---------------------------------------------------------------------------------------------
-# host_network.py: Host network: the host's routes, addresses and interface names, read from /proc (the plugin
-# runs in the host's network namespace), for the rules on networks a client creates: a subnet
-# that overlaps what the host routes would take the host's traffic, and a bridge name that is
-# an existing host interface would put that interface under the daemon's control.
+# host_network.py: Host network: the host's routes, addresses and interface names, read from /proc/1/net (the
+# network namespace of PID 1, the host's: the plugin's own service has a private one), for the
+# rules on networks a client creates: a subnet that overlaps what the host routes would take the
+# host's traffic, and a bridge name that is an existing host interface would put that interface
+# under the daemon's control.
 # ---------------------------------------------------------------------------------------------
 
 
-PROC_NET = "/proc/net"
+PROC_NET = "/proc/1/net"
 
 
 def _hex_ipv4(text: str) -> str:

@@ -1,7 +1,8 @@
-"""Host network: the host's routes, addresses and interface names, read from /proc (the plugin
-runs in the host's network namespace), for the rules on networks a client creates: a subnet
-that overlaps what the host routes would take the host's traffic, and a bridge name that is
-an existing host interface would put that interface under the daemon's control.
+"""Host network: the host's routes, addresses and interface names, read from /proc/1/net (the
+network namespace of PID 1, the host's: the plugin's own service has a private one), for the
+rules on networks a client creates: a subnet that overlaps what the host routes would take the
+host's traffic, and a bridge name that is an existing host interface would put that interface
+under the daemon's control.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import List
 
 from .lookups import HostNetwork, LookupFailed
 
-PROC_NET = "/proc/net"
+PROC_NET = "/proc/1/net"
 
 
 def _hex_ipv4(text: str) -> str:

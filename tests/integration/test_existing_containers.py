@@ -156,8 +156,6 @@ def test_an_exec_left_pending_in_audit_mode_cannot_be_started(dockerd, outside):
     ("POST", "/containers/{}/update", {"RestartPolicy": {"Name": "always"}}),
     ("POST", "/containers/{}/rename?name=x", None),
     ("PUT", "/containers/{}/archive?path=/", b"not even a tar"),
-    ("POST", "/v1.23/containers/{}/start", b""),
-    ("POST", "/v1.23./containers/{}/start", b""),
     ("POST", "/containers/{}/%65xec", {"Cmd": ["id"]}),
 ])
 def test_raw_requests_into_a_host_userns_container_are_refused(dockerd, outside, ref, method, path, body):
@@ -327,10 +325,9 @@ def test_a_hex_name_shadowing_a_host_userns_container_s_id_is_refused(dockerd, o
 def test_legacy_start_with_a_host_config_is_refused_in_every_spelling(dockerd, plugin, version):
     container = unique("legacy")
     ok(dockerd.docker("create", "--network", "none", "--name", container, TEST_IMAGE, "true"))
-    status, answer = dockerd.api("POST", "/%s/containers/%s/start" % (version, container), {"UsernsMode": "host"})
-    assert status == DENIED and b"userns=host is not allowed" in answer, answer
-    status, answer = dockerd.api("POST", "/%s/containers/%s/start" % (version, container), {"Binds": ["/:/host"]})
-    assert status == DENIED and b"changing a container's HostConfig" in answer, answer
+    for body in ({"UsernsMode": "host"}, {"Binds": ["/:/host"]}):
+        status, answer = dockerd.api("POST", "/%s/containers/%s/start" % (version, container), body)
+        assert status == DENIED and b"older than 1.24" in answer, answer
     assert ok(dockerd.docker("inspect", "-f", "{{.HostConfig.UsernsMode}}|{{.HostConfig.Binds}}", container)).strip() == b"|[]"
 
 
