@@ -43,6 +43,24 @@ container (one JSON object per case: class, case, attempt, control, escaped):
               Whether each is refused depends on the engine's known vulnerabilities and the fixes
               recorded in the plugin's engine_fixes; each result names the engine's version
 
+The default deny (the plugin's reviewed table): each result also names the rule that must
+refuse the attempt, as the plugin's log names it.
+
+    drivers     ../ driver names (network, IPAM, volume, log, --volume-driver, --mount): the daemon
+                would join them into a plugin socket path; stand-in plugins listen in a volume's
+                directory and record what the daemon asks. Controls: bridge, default, local, json-file
+    volumeopts  local volume options, mount(2) arguments the daemon applies as real root: overlay
+                with its upper directory on a root-owned host directory (docker volume create -o,
+                and inline in --mount), proc, a bind of Docker's data directory (both ways).
+                Controls: a plain volume, tmpfs with a size, a bind of a root-owned directory
+    devices     device grants: a cgroup rule of type a, b 8:* (disks), the console (c 5:1),
+                --device /dev/null:FILE (under remapping the host's FILE). Controls: FUSE and TUN
+    hooks       what the runtime runs as real root: --runtime io.containerd.x.v1, an annotation,
+                --gpus, a CDI device. Controls: --runtime runc, no annotation, no device request
+    unreviewed  what the table does not know: a HostConfig field, a query parameter, API 1.23, a
+                route (which the daemon answers 404 itself, asking no plugin). Controls: the zero
+                value, no parameter, API 1.24
+
     python3 bypass_probe.py --image IMAGE --classes mounts,routes
     python3 bypass_probe.py --image IMAGE --classes existing --outside ID --outside-stopped ID
 
@@ -60,9 +78,13 @@ import os
 import random
 import shutil
 import socket
+import socketserver
+import stat
 import sys
 import tarfile
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 
 # name -> body template; {image} and {mode} are filled in ("host", or "" for the control).
@@ -561,13 +583,388 @@ def probe_engine(sock_path: str, image: str) -> list:
     return results
 
 
+# --- the default deny: what the reviewed table marks for a check, and what it does not know ------
+
+
+def run_to_end(sock_path: str, image: str, host_config: dict, cmd=("true",), query: str = "") -> dict:
+    """Create, start and wait for a container, then remove it: the status of the create (when it
+    failed) or of the start, the daemon's message, the container's output and exit code."""
+    name = "due-probe-%s" % uuid.uuid4().hex[:10]
+    body = {"Image": image, "Cmd": list(cmd), "HostConfig": dict({"NetworkMode": "none"}, **host_config)}
+    status, message = request(sock_path, "POST", "/containers/create?name=%s%s" % (name, query), json_body(body))
+    ran = {"status": status, "message": message.strip()[:300], "output": "", "exit": None}
+    if status != 201:
+        return ran
+    try:
+        status, message = request(sock_path, "POST", "/containers/%s/start" % name)
+        ran.update(status=status, message=message.strip()[:300])
+        if succeeded(status):
+            _status, waited = request(sock_path, "POST", "/containers/%s/wait" % name)
+            ran["exit"] = json.loads(waited).get("StatusCode")
+            _status, logs = request(sock_path, "GET", "/containers/%s/logs?stdout=1&stderr=1" % name)
+            ran["output"] = logs.replace("\x00", "")[:2000]
+    finally:
+        remove(sock_path, name)
+    return ran
+
+
+def ran_outcome(ran: dict) -> dict:
+    """A control's outcome: the daemon's status and message, and the container's exit code."""
+    return dict(outcome(ran["status"], ran["message"]), exit=ran["exit"])
+
+
+def default_deny_result(cls: str, case: str, rule: str, attempt: dict, control: Optional[dict], escaped: bool, **more) -> dict:
+    """One case; rule: the plugin's rule that must refuse the attempt (its log names it)."""
+    return dict({"class": cls, "case": case, "rule": rule, "attempt": attempt, "control": control, "escaped": escaped}, **more)
+
+
+def data_root_of(sock_path: str) -> str:
+    _status, info = request(sock_path, "GET", "/info")
+    return json.loads(info).get("DockerRootDir", "/var/lib/docker")
+
+
+# What a stand-in plugin answers besides {} (no error).
+PLUGIN_ANSWERS = {
+    "/NetworkDriver.GetCapabilities": {"Scope": "local"},
+    "/IpamDriver.GetDefaultAddressSpaces": {"LocalDefaultAddressSpace": "local", "GlobalDefaultAddressSpace": "global"},
+    # No pool (libnetwork's IPAM answers carry "Error", the other drivers' "Err"): the daemon fails
+    # the network create before its bridge driver makes a bridge on the host.
+    "/IpamDriver.RequestPool": {"Error": "due-probe: asked, and refusing (the probe only records the call)"},
+    "/VolumeDriver.Capabilities": {"Capabilities": {"Scope": "local"}},
+    "/LogDriver.Capabilities": {"Cap": {"ReadLogs": False}},
+}
+
+
+class FakePlugin:
+    """A legacy plugin's socket: answers the daemon as a driver of the given kind would (or with
+    an error where an answer would make the daemon reconfigure the host) and records each call."""
+
+    def __init__(self, path: str, implements: str):
+        self.path = path
+        self.requests: list = []
+        recorder = self
+        answers = dict(PLUGIN_ANSWERS, **{"/Plugin.Activate": {"Implements": [implements]}})
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.requests.append(self.path)
+                body = json.dumps(answers.get(self.path, {})).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.docker.plugins.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args):
+                pass
+
+        self.server = socketserver.ThreadingUnixStreamServer(path, Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def traversal_name(socket_path: str) -> str:
+    """The driver name the daemon joins into /run/docker/plugins/NAME.sock to find this socket."""
+    return "../../.." + socket_path[:-len(".sock")]
+
+
+def probe_drivers(sock_path: str, image: str) -> list:
+    """Driver names with ../ for a network, its IPAM, a volume, a container's log, its volumes
+    (--volume-driver) and a --mount volume: the daemon would join each into a plugin socket path.
+    The sockets are stand-in plugins in a volume's directory, where a remapped container can
+    make one; "escaped" when the daemon called one. Controls: the built-in drivers."""
+    lair = "due-probe-lair-%s" % uuid.uuid4().hex[:8]
+    request(sock_path, "POST", "/volumes/create", json_body({"Name": lair}))
+    _status, answer = request(sock_path, "GET", "/volumes/%s" % lair)
+    lair_dir = json.loads(answer)["Mountpoint"]
+    plugins, results, networks, volumes, made = [], [], [], [lair], []
+
+    def stand_in(kind: str, implements: str) -> tuple:
+        plugin = FakePlugin(os.path.join(lair_dir, "%s.sock" % kind), implements)
+        plugins.append(plugin)
+        return plugin, traversal_name(plugin.path)
+
+    def network(body: dict) -> tuple:
+        status, message = request(sock_path, "POST", "/networks/create", json_body(dict({"Name": "due-probe-%s" % uuid.uuid4().hex[:8]}, **body)))
+        if status == 201:
+            networks.append(json.loads(message)["Id"])
+        return status, message
+
+    def volume(body: dict) -> tuple:
+        name = "due-probe-drv-%s" % uuid.uuid4().hex[:8]
+        status, message = request(sock_path, "POST", "/volumes/create", json_body(dict({"Name": name}, **body)))
+        if status == 201:
+            volumes.append(name)
+        return status, message
+
+    def create(host_config: dict) -> tuple:
+        name = "due-probe-%s" % uuid.uuid4().hex[:10]
+        body = {"Image": image, "Cmd": ["true"], "HostConfig": dict({"NetworkMode": "none"}, **host_config)}
+        status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
+        if status == 201:
+            made.append(name)
+        return status, message
+
+    def record(case: str, attempt: tuple, plugin: FakePlugin, control: tuple) -> None:
+        results.append(default_deny_result("drivers", case, "driver-name", outcome(*attempt), outcome(*control),
+                                           bool(plugin.requests) or succeeded(attempt[0]), requests=list(plugin.requests)))
+
+    try:
+        # Config-only controls: the daemon stores them and sets nothing up on the host's network.
+        plugin, name = stand_in("network", "NetworkDriver")
+        record("network driver ../", network({"Driver": name}), plugin, network({"Driver": "bridge", "ConfigOnly": True}))
+        plugin, name = stand_in("ipam", "IpamDriver")
+        record("IPAM driver ../", network({"Driver": "bridge", "IPAM": {"Driver": name}}), plugin,
+               network({"Driver": "bridge", "IPAM": {"Driver": "default"}, "ConfigOnly": True}))
+        plugin, name = stand_in("volume", "VolumeDriver")
+        record("volume driver ../", volume({"Driver": name}), plugin, volume({"Driver": "local"}))
+        plugin, name = stand_in("log", "LogDriver")
+        record("log driver ../", create({"LogConfig": {"Type": name, "Config": {}}}), plugin,
+               create({"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}))
+        plugin, name = stand_in("volumes", "VolumeDriver")
+        named = ["due-probe-drv-%s" % uuid.uuid4().hex[:8] for _ in range(4)]
+        volumes += named
+        record("--volume-driver ../", create({"VolumeDriver": name, "Binds": ["%s:/due-x" % named[0]]}), plugin,
+               create({"VolumeDriver": "local", "Binds": ["%s:/due-x" % named[1]]}))
+        plugin, name = stand_in("mount", "VolumeDriver")
+
+        def mount(source: str, driver: str) -> dict:
+            return {"Type": "volume", "Source": source, "Target": "/due-x", "VolumeOptions": {"DriverConfig": {"Name": driver}}}
+        record("--mount volume-driver=../", create({"Mounts": [mount(named[2], name)]}), plugin, create({"Mounts": [mount(named[3], "local")]}))
+    finally:
+        for name in made:
+            remove(sock_path, name)
+        for network_id in networks:
+            request(sock_path, "DELETE", "/networks/%s" % network_id)
+        for name in volumes:
+            request(sock_path, "DELETE", "/volumes/%s" % name)
+        for plugin in plugins:
+            plugin.close()
+    return results
+
+
+def probe_volumeopts(sock_path: str, image: str) -> list:
+    """Options of the local volume driver are mount(2) arguments the daemon applies as real root in
+    the host's mount namespace: overlay with its upper and work directories on root-owned host
+    directories (as docker volume create -o, and inline in --mount), proc, and a bind of Docker's
+    data directory (both spellings). "escaped" when the daemon took the options (the volume or
+    container was made) or did what they ask: a file in the upper directory, the host's PID 1
+    seen, another volume's file read through the data directory. Controls: a plain volume, tmpfs
+    with a size, a bind of a root-owned directory that is not the data directory."""
+    data_root = data_root_of(sock_path)
+    # Another volume's file, which a bind of the data directory shows (it cannot list the data
+    # directory itself: 0710, the remapped root's group; it can walk into what it knows).
+    marker = "due-probe-marker-%s" % uuid.uuid4().hex[:8]
+    request(sock_path, "POST", "/volumes/create", json_body({"Name": marker}))
+    _status, answer = request(sock_path, "GET", "/volumes/%s" % marker)
+    with open(os.path.join(json.loads(answer)["Mountpoint"], "marker"), "w") as handle:
+        handle.write("due-probe-another-volume\n")
+    through_data_root = ("cat", "/due-x/volumes/%s/_data/marker" % marker)
+    # Overlay's upper directory must be on a file system that takes one: the data root's does.
+    layers = os.path.join(os.path.dirname(data_root.rstrip("/")), "due-probe-ov-%s" % uuid.uuid4().hex[:8])
+    base = "/var/lib/due-probe-%s" % uuid.uuid4().hex[:8]
+    bound = os.path.join(base, "bound")
+    os.makedirs(bound, mode=0o755)
+    with open(os.path.join(bound, "hello"), "w") as handle:
+        handle.write("due-probe-bound\n")
+    with open("/proc/1/cmdline", "rb") as cmdline:
+        host_init = cmdline.read().split(b"\0")[0].decode(errors="replace")
+    results, volumes = [], [marker]
+
+    def overlay(tag: str) -> tuple:
+        dirs = [os.path.join(layers, tag, part) for part in ("lower", "upper", "work")]
+        for path in dirs:
+            os.makedirs(path, mode=0o755)
+        return dirs[1], {"type": "overlay", "device": "overlay", "o": "lowerdir=%s,upperdir=%s,workdir=%s" % tuple(dirs)}
+
+    def by_volume_create(options: dict, target: str, cmd) -> tuple:
+        """docker volume create -o ..., then a container using it: (volume create's outcome, the run)."""
+        name = "due-probe-vo-%s" % uuid.uuid4().hex[:8]
+        status, message = request(sock_path, "POST", "/volumes/create", json_body({"Name": name, "Driver": "local", "DriverOpts": options}))
+        if status != 201:
+            return (status, message), None
+        volumes.append(name)
+        return (status, message), run_to_end(sock_path, image, {"Binds": ["%s:%s" % (name, target)]}, cmd)
+
+    def by_mount(options: dict, target: str, cmd) -> dict:
+        """--mount type=volume,...,volume-driver=local,volume-opt=...: the create makes the volume."""
+        name = "due-probe-vo-%s" % uuid.uuid4().hex[:8]
+        volumes.append(name)
+        mount = {"Type": "volume", "Source": name, "Target": target, "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": options}}}
+        return run_to_end(sock_path, image, {"Mounts": [mount]}, cmd)
+
+    def control_by_volume_create(options: dict, target: str, cmd) -> dict:
+        (status, message), ran = by_volume_create(options, target, cmd)
+        return ran_outcome(ran) if ran else dict(outcome(status, message), exit=None)
+
+    def record(case: str, attempt: tuple, effect: bool, control: dict) -> None:
+        results.append(default_deny_result("volumeopts", case, "volume-options", outcome(*attempt), control,
+                                           effect or succeeded(attempt[0]), effect=effect))
+
+    def written(upper: str) -> bool:
+        return bool(os.listdir(upper))  # the copy of the image's files, and the container's own
+
+    write = ("/bin/busybox", "sh", "-c", "touch /bin/due-probe-written")
+    try:
+        upper, options = overlay("create")
+        created, _ran = by_volume_create(options, "/bin", write)
+        record("overlay, upperdir on a root-owned host directory (docker volume create)", created, written(upper),
+               control_by_volume_create({}, "/due-x", ("touch", "/due-x/written")))
+        upper, options = overlay("mount")
+        ran = by_mount(options, "/bin", write)
+        tmpfs = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+        record("overlay, upperdir on a root-owned host directory (--mount volume-opt)", (ran["status"], ran["message"]), written(upper),
+               ran_outcome(by_mount(tmpfs, "/due-x", ("touch", "/due-x/written"))))
+        created, ran = by_volume_create({"type": "proc", "device": "proc"}, "/due-x", ("cat", "/due-x/1/cmdline"))
+        record("proc (docker volume create)", created, bool(ran) and host_init in ran["output"] and host_init != "cat",
+               control_by_volume_create(tmpfs, "/due-x", ("touch", "/due-x/written")))
+        data = {"type": "none", "o": "bind,ro", "device": data_root}
+        bind = {"type": "none", "o": "bind", "device": bound}
+        created, ran = by_volume_create(data, "/due-x", through_data_root)
+        record("bind of Docker's data directory (docker volume create)", created, bool(ran) and "due-probe-another-volume" in ran["output"],
+               control_by_volume_create(bind, "/due-x", ("cat", "/due-x/hello")))
+        ran = by_mount(data, "/due-x", through_data_root)
+        record("bind of Docker's data directory (--mount volume-opt)", (ran["status"], ran["message"]), "due-probe-another-volume" in ran["output"],
+               ran_outcome(by_mount(bind, "/due-x", ("cat", "/due-x/hello"))))
+    finally:
+        for name in volumes:
+            request(sock_path, "DELETE", "/volumes/%s" % name)
+        shutil.rmtree(layers, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+def device_node(path: str, base: str, kind: str, major: int, minor: int) -> str:
+    """The host's device at path when it is that device, else a node of the same numbers the probe
+    makes (test hosts in containers lack most of /dev): what the daemon is given either way."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISCHR(info.st_mode) and (os.major(info.st_rdev), os.minor(info.st_rdev)) == (major, minor):
+            return path
+    except OSError:
+        pass
+    node = os.path.join(base, kind)
+    os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(major, minor))
+    return node
+
+
+def probe_devices(sock_path: str, image: str) -> list:
+    """Device grants: a device cgroup rule of type a (runc then allows every device), the host's
+    disks (b 8:*), the host's console (c 5:1, which Docker's own cgroup allows a node of but the
+    plugin does not grant), and --device /dev/null:FILE, which under remapping binds the host's
+    FILE into the container. "escaped" when the container started with the grant (or the host
+    file was read or changed). Controls: FUSE and TUN, by rule and by --device."""
+    base = "/var/lib/due-probe-%s" % uuid.uuid4().hex[:8]
+    public = os.path.join(base, "pub")
+    os.makedirs(public, mode=0o755)
+    host_file = os.path.join(public, "file")
+    with open(host_file, "w") as handle:
+        handle.write("due-probe-host-file\n")
+    os.chmod(host_file, 0o666)
+    results = []
+
+    def device(path: str, inside: str = "") -> dict:
+        return {"Devices": [{"PathOnHost": path, "PathInContainer": inside or path, "CgroupPermissions": "rwm"}]}
+
+    def record(case: str, ran: dict, control: dict, effect: bool = False) -> None:
+        results.append(default_deny_result("devices", case, "device-grant", outcome(ran["status"], ran["message"]), ran_outcome(control),
+                                           effect or succeeded(ran["status"]), effect=effect))
+
+    try:
+        fuse, tun = device_node("/dev/fuse", base, "fuse", 10, 229), device_node("/dev/net/tun", base, "tun", 10, 200)
+        console = device_node("/dev/console", base, "console", 5, 1)
+        record("--device-cgroup-rule 'a 7:0 r' (type a allows every device)", run_to_end(sock_path, image, {"DeviceCgroupRules": ["a 7:0 r"]}),
+               run_to_end(sock_path, image, {"DeviceCgroupRules": ["c 10:229 rwm"]}))
+        record("--device-cgroup-rule 'b 8:* rwm' (the host's disks)", run_to_end(sock_path, image, {"DeviceCgroupRules": ["b 8:* rwm"]}),
+               run_to_end(sock_path, image, {"DeviceCgroupRules": ["c 10:200 rwm"]}))
+        record("--device of the console (c 5:1, %s)" % console, run_to_end(sock_path, image, device(console)),
+               run_to_end(sock_path, image, device(fuse)))
+        ran = run_to_end(sock_path, image, device("/dev/null", host_file), ("sh", "-c", "cat %s; echo due-probe-written > %s" % (host_file, host_file)))
+        with open(host_file) as handle:
+            changed = handle.read() != "due-probe-host-file\n"
+        record("--device /dev/null:%s (a host file under remapping)" % host_file, ran, run_to_end(sock_path, image, device(tun)),
+               effect=changed or "due-probe-host-file" in ran["output"])
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+def probe_hooks(sock_path: str, image: str) -> list:
+    """What the runtime and its hooks run as real root: a runtime of containerd's NAME.vN form (the
+    daemon takes any, and containerd runs that shim binary), an OCI annotation (crun writes
+    run.oci.hooks.stdout's file as real root), a GPU request (NVIDIA's hook runs as real root) and
+    a CDI device (the administrator's specs add mounts and hooks). "escaped" when the container
+    started with it. Controls: --runtime runc, empty annotations and device requests."""
+    results = []
+
+    def attempt(case: str, host_config: dict, control: dict, kept=None) -> None:
+        name = "due-probe-%s" % uuid.uuid4().hex[:10]
+        body = {"Image": image, "Cmd": ["true"], "HostConfig": dict({"NetworkMode": "none"}, **host_config)}
+        status, message = request(sock_path, "POST", "/containers/create?name=%s" % name, json_body(body))
+        escaped = False
+        if status == 201:
+            try:
+                _status, inspect = request(sock_path, "GET", "/containers/%s/json" % name)
+                status, message = request(sock_path, "POST", "/containers/%s/start" % name)
+                escaped = succeeded(status) and (kept is None or kept(json.loads(inspect)["HostConfig"]))
+            finally:
+                remove(sock_path, name)
+        results.append(default_deny_result("hooks", case, "runtime-hooks", outcome(status, message),
+                                           ran_outcome(run_to_end(sock_path, image, control)), escaped))
+
+    annotation = "run.oci.hooks.stdout"
+    attempt("--runtime io.containerd.x.v1", {"Runtime": "io.containerd.x.v1"}, {"Runtime": "runc"})
+    attempt("--annotation %s=/etc/nologin" % annotation, {"Annotations": {annotation: "/etc/nologin"}}, {"Annotations": {}},
+            kept=lambda host_config: annotation in (host_config.get("Annotations") or {}))
+    attempt("--gpus all", {"DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]}, {"DeviceRequests": []})
+    attempt("--device example.com/device=probe (CDI)", {"DeviceRequests": [{"Driver": "cdi", "DeviceIDs": ["example.com/device=probe"]}]},
+            {"DeviceRequests": []})
+    return results
+
+
+def probe_unreviewed(sock_path: str, image: str) -> list:
+    """What the reviewed table does not know: a HostConfig field with a non-zero value, a query
+    parameter, an API version before 1.24, a route. "escaped" when the daemon did the request.
+    Controls: the zero value of the field, the request without the parameter, API 1.24. A route
+    the daemon does not have never reaches a plugin: its router answers 404 before any middleware;
+    the plugin's refusal of unknown routes is for routes a newer daemon adds."""
+    results = []
+
+    def record(case: str, rule: str, attempt: tuple, control: Optional[dict]) -> None:
+        results.append(default_deny_result("unreviewed", case, rule, outcome(*attempt), control, succeeded(attempt[0])))
+
+    ran = run_to_end(sock_path, image, {"DueProbeUnknown": "x"})
+    record("an unknown HostConfig field with a non-zero value", "unreviewed", (ran["status"], ran["message"]),
+           ran_outcome(run_to_end(sock_path, image, {"DueProbeUnknown": ""})))
+    ran = run_to_end(sock_path, image, {}, query="&dueprobe=1")
+    record("an unknown query parameter (?dueprobe=1)", "unreviewed", (ran["status"], ran["message"]), ran_outcome(run_to_end(sock_path, image, {})))
+    status, message = request(sock_path, "GET", "/v1.23/containers/json")
+    control_status, control_message = request(sock_path, "GET", "/v1.24/containers/json")
+    record("API version 1.23 (GET /v1.23/containers/json)", "api-version", (status, message),
+           dict(outcome(control_status, control_message[:80]), exit=None))
+    record("an unknown route (GET /v1.41/due-probe/unknown)", "unreviewed-route", request(sock_path, "GET", "/v1.41/due-probe/unknown"), None)
+    return results
+
+
+DEFAULT_DENY_CLASSES = {"drivers": probe_drivers, "volumeopts": probe_volumeopts, "devices": probe_devices,
+                        "hooks": probe_hooks, "unreviewed": probe_unreviewed}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default="/var/run/docker.sock")
     parser.add_argument("--image", required=True)
     parser.add_argument("--generated", type=int, default=0, help="send this many generated bodies instead")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--classes", help="comma-separated: mounts, routes, existing, rootwork, engine (instead of the create bodies)")
+    parser.add_argument("--classes", help="comma-separated: mounts, routes, existing, rootwork, engine, %s (instead of the "
+                        "create bodies)" % ", ".join(DEFAULT_DENY_CLASSES))
     parser.add_argument("--outside", help="ID of a running container outside the remapping (class existing)")
     parser.add_argument("--outside-stopped", help="ID of a stopped container outside the remapping (class existing)")
     parser.add_argument("--pending-exec", default="", help="ID of an exec created in --outside, never started")
@@ -585,6 +982,8 @@ def main() -> int:
                 results += probe_rootwork(args.socket, args.image)
             elif name == "engine":
                 results += probe_engine(args.socket, args.image)
+            elif name in DEFAULT_DENY_CLASSES:
+                results += DEFAULT_DENY_CLASSES[name](args.socket, args.image)
             elif name == "existing":
                 if not args.outside or not args.outside_stopped:
                     parser.error("class existing needs --outside and --outside-stopped")
