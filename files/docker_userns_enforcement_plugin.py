@@ -2454,7 +2454,8 @@ def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]
     return None
 
 
-SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"container-create:HostConfig.SecurityOpt\"]"
+SECURITY_OPT_FIELD = "container-create:HostConfig.SecurityOpt"  # the allow_fields label that lifts this rule
+SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"%s\"]" % SECURITY_OPT_FIELD
 # SELinux types that run a container unconfined.
 UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
@@ -2477,7 +2478,7 @@ def security_opt_problem(option: str) -> Optional[str]:
 
 
 def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or SECURITY_OPT_FIELD in config["allow_fields"]:
         return None
     for option in ctx.host_config.get("SecurityOpt", []):
         problem = security_opt_problem(option)
@@ -2487,11 +2488,12 @@ def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 
 
 def rule_masked_paths(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them."""
+    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them.
+    An administrator lifts this per field with its allow_fields label."""
     if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
         return None
     for field in ("MaskedPaths", "ReadonlyPaths"):
-        if field in ctx.host_config:
+        if field in ctx.host_config and "container-create:HostConfig.%s" % field not in config["allow_fields"]:
             return Denial("masked-paths", "%s is not allowed: a list replaces the paths of /proc and /sys the daemon hides or "
                           "makes read-only (--security-opt systempaths=unconfined sends an empty one), showing the host's "
                           "kernel and processes to the container; an administrator can allow it with allow_fields "
@@ -4308,7 +4310,7 @@ def bind_socket(path: str) -> socket.socket:
 
 # ---------------------------------------------------------------------------------------------
 # report.py: Report: what already runs outside the remapping on this host, asked of the daemon with the
-# lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run the
+# lookups and the decision the rules use; and why GPU requests would be refused. The role's preflight and playbooks/audit.yml run the
 # plugin with --report, so what they say and what the plugin does never disagree.
 # ---------------------------------------------------------------------------------------------
 
@@ -4344,9 +4346,11 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
 
 def run_report(config: Dict[str, Any]) -> int:
     """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
-    shorter list."""
+    shorter list. With allow_gpus, why GPU requests would still be refused (the NVIDIA Container
+    Toolkit's version unknown, or with known escapes), or ""."""
     result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "swarm": "",
-                              "engine_version": "", "open_vulnerabilities": [], "error": ""}
+                              "engine_version": "", "open_vulnerabilities": [], "error": "",
+                              "nvidia_toolkit_problem": (toolkit_problem(config) or "") if config["allow_gpus"] else ""}
     try:
         result.update(report(DockerAPI(config["docker_socket"]), config))
     except LookupFailed as err:

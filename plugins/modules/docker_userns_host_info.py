@@ -20,6 +20,8 @@ description:
   - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names;
     distributions backport fixes without changing Docker's version, and the enforcement plugin refuses what
     the engine's known vulnerabilities reach unless it is told that they are fixed.
+  - With O(nvidia_toolkit), the version of the NVIDIA Container Toolkit, whose hook runs as real root for GPU containers;
+    the enforcement plugin refuses GPU requests unless it knows a version without known container-to-host escapes.
   - What already runs outside the remapping is not read here; the role asks the enforcement plugin
     itself (its C(--report) mode), so that the report and the plugin decide alike.
   - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
@@ -43,6 +45,13 @@ options:
   docker_socket:
     description: The daemon's Unix socket, where the enforcement plugin looks containers up; O(docker_socket) absent skips the check.
     type: path
+  nvidia_toolkit:
+    description:
+      - Read the NVIDIA Container Toolkit's version from C(nvidia-ctk --version) and from the installed packages
+        (C(nvidia-container-toolkit), C(nvidia-container-toolkit-base), C(libnvidia-container1),
+        C(libnvidia-container-tools), through C(dpkg-query) or C(rpm)).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -62,6 +71,11 @@ EXAMPLES = r"""
   docker_hardening.userns.docker_userns_host_info:
     remap_user: dockremap
   register: docker_host
+
+- name: Read a GPU host, with the NVIDIA Container Toolkit's version
+  docker_hardening.userns.docker_userns_host_info:
+    nvidia_toolkit: true
+  register: gpu_host
 """
 
 RETURN = r"""
@@ -153,6 +167,20 @@ engine_package_fixes:
   type: list
   elements: str
   sample: [CVE-2024-41110, CVE-2026-41568]
+nvidia_toolkit_version:
+  description:
+    - The NVIDIA Container Toolkit's version (C(1.17.8)), the lowest of those in RV(nvidia_toolkit_found)
+      (its packages are released together; one left behind keeps its flaws); empty when none was found or without
+      O(nvidia_toolkit).
+  returned: always
+  type: str
+  sample: 1.17.8
+nvidia_toolkit_found:
+  description: Where a toolkit version was read, and which; each entry is the source, a colon and the version it gave.
+  returned: always
+  type: list
+  elements: str
+  sample: ["nvidia-ctk --version: 1.17.8", "dpkg libnvidia-container1: 1.17.8-1"]
 """
 
 import gzip
@@ -249,6 +277,45 @@ def read_gzip_text(path):
         return None
 
 
+NVIDIA_TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container1", "libnvidia-container-tools")
+TOOLKIT_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
+def toolkit_version(text):
+    """The upstream x.y.z of a toolkit version: "1.17.8-1", "1:1.17.8-1" (a package's) -> "1.17.8"; "" when there is none."""
+    text = text.strip()
+    text = re.sub(r"^[0-9]+:", "", text).lstrip("v")  # a Debian epoch, a tag's v
+    match = TOOLKIT_VERSION.match(text)
+    return match.group(0) if match else ""
+
+
+def parse_nvidia_ctk_version(text):
+    """`nvidia-ctk --version` ("NVIDIA Container Toolkit CLI version 1.17.8\\ncommit: ...") -> "1.17.8"."""
+    match = re.search(r"\bversion\s+(v?[0-9][^\s]*)", text)
+    return toolkit_version(match.group(1)) if match else ""
+
+
+def parse_dpkg_versions(text):
+    """`dpkg-query --show --showformat '${Package}\\t${Status}\\t${Version}\\n'` -> {package: version}, installed ones only."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1].endswith(" installed") and parts[2]:
+            found[parts[0]] = parts[2]
+    return found
+
+
+def parse_rpm_versions(text):
+    """`rpm --query --queryformat '%{NAME}\\t%{VERSION}\\n'` -> {package: version} ("package X is not installed" skipped)."""
+    return dict(line.split("\t", 1) for line in text.splitlines() if line.count("\t") == 1 and line.split("\t")[1])
+
+
+def lowest_toolkit_version(versions):
+    """The lowest x.y.z among the versions found, or ""."""
+    numbers = [v for v in (toolkit_version(v) for v in versions) if v]
+    return min(numbers, key=lambda v: tuple(int(p) for p in v.split("."))) if numbers else ""
+
+
 def run(module, argv):
     """(rc, stdout, stderr); rc 127 when the program is not installed."""
     binary = module.get_bin_path(argv[0])
@@ -329,6 +396,27 @@ def engine_package(module, dockerd):
     return "", "", []
 
 
+def nvidia_toolkit_info(module):
+    """The NVIDIA Container Toolkit's version: the lowest that its CLI or any of its packages says."""
+    found = []
+    rc, out, _err = run(module, ["nvidia-ctk", "--version"])
+    version = parse_nvidia_ctk_version(out) if rc == 0 else ""
+    if version:
+        found.append(("nvidia-ctk --version", version))
+    packages = {}
+    if module.get_bin_path("dpkg-query"):
+        # One call for all; it exits 1 when some are not known, and still prints the others.
+        _rc, out, _err = run(module, ["dpkg-query", "--show", "--showformat", "${Package}\t${Status}\t${Version}\n"]
+                             + list(NVIDIA_TOOLKIT_PACKAGES))
+        packages = {"dpkg " + name: v for name, v in parse_dpkg_versions(out).items()}
+    if not packages and module.get_bin_path("rpm"):
+        _rc, out, _err = run(module, ["rpm", "--query", "--queryformat", "%{NAME}\t%{VERSION}\n"] + list(NVIDIA_TOOLKIT_PACKAGES))
+        packages = {"rpm " + name: v for name, v in parse_rpm_versions(out).items()}
+    found += sorted(packages.items())
+    return {"nvidia_toolkit_version": lowest_toolkit_version(v for _source, v in found),
+            "nvidia_toolkit_found": ["%s: %s" % item for item in found]}
+
+
 def docker_host_info(module):
     params = module.params
     facts = dockerd_info(module)
@@ -342,6 +430,7 @@ def docker_host_info(module):
     facts["systemd_booted"] = os.path.isdir("/run/systemd/system")
     facts["max_user_namespaces"] = read_max_user_namespaces()
     facts["docker_socket_is_socket"] = is_socket(params["docker_socket"]) if params["docker_socket"] else None
+    facts.update(nvidia_toolkit_info(module) if params["nvidia_toolkit"] else {"nvidia_toolkit_version": "", "nvidia_toolkit_found": []})
     return facts
 
 
@@ -353,6 +442,7 @@ def main():
             python=dict(type="path", default="/usr/bin/python3"),
             count_objects=dict(type="bool", default=True),
             docker_socket=dict(type="path"),
+            nvidia_toolkit=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -1,5 +1,5 @@
 """Report: what already runs outside the remapping on this host, asked of the daemon with the
-lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run the
+lookups and the decision the rules use; and why GPU requests would be refused. The role's preflight and playbooks/audit.yml run the
 plugin with --report, so what they say and what the plugin does never disagree.
 """
 
@@ -14,6 +14,7 @@ from .daemon_api import DockerAPI
 from .daemon_lookup import DaemonLookup
 from .engine import open_vulnerabilities
 from .lookups import LookupFailed
+from .rules_devices import toolkit_problem
 
 
 def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
@@ -47,9 +48,11 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
 
 def run_report(config: Dict[str, Any]) -> int:
     """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
-    shorter list."""
+    shorter list. With allow_gpus, why GPU requests would still be refused (the NVIDIA Container
+    Toolkit's version unknown, or with known escapes), or ""."""
     result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "swarm": "",
-                              "engine_version": "", "open_vulnerabilities": [], "error": ""}
+                              "engine_version": "", "open_vulnerabilities": [], "error": "",
+                              "nvidia_toolkit_problem": (toolkit_problem(config) or "") if config["allow_gpus"] else ""}
     try:
         result.update(report(DockerAPI(config["docker_socket"]), config))
     except LookupFailed as err:

@@ -26,7 +26,8 @@ def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]
     return None
 
 
-SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"container-create:HostConfig.SecurityOpt\"]"
+SECURITY_OPT_FIELD = "container-create:HostConfig.SecurityOpt"  # the allow_fields label that lifts this rule
+SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"%s\"]" % SECURITY_OPT_FIELD
 # SELinux types that run a container unconfined.
 UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
@@ -49,7 +50,7 @@ def security_opt_problem(option: str) -> Optional[str]:
 
 
 def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or SECURITY_OPT_FIELD in config["allow_fields"]:
         return None
     for option in ctx.host_config.get("SecurityOpt", []):
         problem = security_opt_problem(option)
@@ -59,11 +60,12 @@ def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 
 
 def rule_masked_paths(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them."""
+    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them.
+    An administrator lifts this per field with its allow_fields label."""
     if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
         return None
     for field in ("MaskedPaths", "ReadonlyPaths"):
-        if field in ctx.host_config:
+        if field in ctx.host_config and "container-create:HostConfig.%s" % field not in config["allow_fields"]:
             return Denial("masked-paths", "%s is not allowed: a list replaces the paths of /proc and /sys the daemon hides or "
                           "makes read-only (--security-opt systempaths=unconfined sends an empty one), showing the host's "
                           "kernel and processes to the container; an administrator can allow it with allow_fields "

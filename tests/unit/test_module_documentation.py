@@ -8,6 +8,7 @@ A new module in plugins/modules/ fails here until RUNS below says how to run it.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -53,10 +54,16 @@ def runs_of_subid_range(module, tmp_path, monkeypatch, capsys):
 def runs_of_host_info(module, tmp_path, monkeypatch, capsys):
     # This machine's own dockerd, users and kernel; no daemon answers at DOCKER_HOST (a live one
     # is in tests/integration/test_host_info_module.py).
+    # A stand-in nvidia-ctk for the toolkit's version (no GPU host here).
     monkeypatch.setenv("DOCKER_HOST", "unix://%s" % (tmp_path / "no-daemon.sock"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-ctk").write_text("#!/bin/sh\necho 'NVIDIA Container Toolkit CLI version 1.17.8'\n")
+    (bindir / "nvidia-ctk").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
     return [run_module(module, capsys, {}, check_mode=True),
             run_module(module, capsys, {"remap_user": "nobody", "docker_socket": str(tmp_path / "none.sock"),
-                                        "count_objects": False})]
+                                        "count_objects": False, "nvidia_toolkit": True})]
 
 
 def runs_of_decisions(module, tmp_path, monkeypatch, capsys):
