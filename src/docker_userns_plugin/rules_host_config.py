@@ -32,8 +32,10 @@ UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
 
 def security_opt_problem(option: str) -> Optional[str]:
-    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE and KEY:VALUE."""
-    key, _, value = option.strip().replace(":", "=", 1).partition("=")
+    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE, and KEY:VALUE
+    when there is no "="."""
+    option = option.strip()
+    key, _, value = option.partition("=") if "=" in option else option.partition(":")
     if key == "no-new-privileges" and value in ("", "true", "false"):
         return None
     if key == "apparmor" and value and value != "unconfined":
