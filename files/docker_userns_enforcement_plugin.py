@@ -3203,12 +3203,19 @@ def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
 # ---------------------------------------------------------------------------------------------
 
 
-RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
+Rule = Callable[[Context, Dict[str, Any]], Optional[Denial]]
+
+# Every request: what the plugin can see of it, its API version, and the review of its parameters
+# and fields. For the routes no rule reads beyond that (kind "other": listings, inspects, pings),
+# these are all; the rest below look at their own kinds only.
+REQUEST_RULES: List[Rule] = [
     rule_unseen_body,
     rule_form_body,
     rule_host_userns,  # before the rest: a host user namespace is refused with the message clients know
     rule_api_version,
     rule_review,
+]
+RULES: List[Rule] = REQUEST_RULES + [
     rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
@@ -3311,7 +3318,7 @@ def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup =
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
         ctx = Context(request, route, OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
-        for rule in RULES:
+        for rule in REQUEST_RULES if route.kind == OTHER else RULES:
             denial = rule(ctx, config)
             if denial:
                 return denial, ()
