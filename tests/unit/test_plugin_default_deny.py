@@ -449,3 +449,11 @@ def test_the_review_reports_the_first_problem_only_once_per_request():
 ])
 def test_what_counts_as_a_zero_value(text, zero):
     assert review.is_zero(gojson.parse_go_json(text)) is zero
+
+
+def test_an_existing_volume_meets_the_same_rules_when_a_container_mounts_it():
+    # Made before enforcement (or in audit mode): its options are mount(2) arguments all the same.
+    daemon = FakeDaemon(volumes={"old": ("local", {"type": "none", "o": "bind", "device": "/var/lib/docker/100000.100000"}),
+                                 "fine": ("local", {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})})
+    refused(verdict(create({"Binds": ["old:/o:nocopy"]}), daemon), "volume-options", "the existing volume old", "data directory")
+    assert verdict(create({"Binds": ["fine:/f"]}), daemon).allow
