@@ -17,8 +17,8 @@ REMAP_REFUSES = (("Privileged", True, "--privileged"), ("PidMode", "host", "--pi
 def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Privileged containers and the host's pid and network namespaces give a container the host;
     the daemon refuses them while it remaps user namespaces. The plugin makes sure it does."""
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
-        return None
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or config["mode"] == "observe":
+        return None  # observe: the daemon does not remap yet; the policy logs these as would-break
     asked = [flag for field, value, flag in REMAP_REFUSES if ctx.host_config.get(field) == value]
     if asked and not ctx.lookup.daemon_info().remaps:
         return Denial("remap-refuses", "%s is not allowed: this daemon does not remap user namespaces (no userns-remap), "
