@@ -162,9 +162,11 @@ def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup =
             if denial:
                 return Outcome(denial, (), effects)
     except (Undecodable, Unroutable) as err:
-        return Outcome(Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)))
+        return Outcome(Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
     except LookupFailed as err:
-        return Outcome(Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)))
+        return Outcome(Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
     return Outcome(None, tuple(dict.fromkeys(ctx.holds)), effects)
 
 
