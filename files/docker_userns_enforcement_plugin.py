@@ -29,7 +29,6 @@ import base64
 import binascii
 import collections
 import errno
-import ipaddress
 import json
 import os
 import posixpath
@@ -2980,6 +2979,8 @@ INTERFACE_NAME = "com.docker.network.bridge.name"
 
 
 def _overlapping_route(value: str, routes: Tuple[str, ...]) -> Optional[str]:
+    import ipaddress  # only here: few requests create networks, and every plugin process would pay for it
+
     try:
         wanted = ipaddress.ip_network(value, strict=False)
     except ValueError:
