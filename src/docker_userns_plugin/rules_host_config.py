@@ -17,8 +17,8 @@ REMAP_REFUSES = (("Privileged", True, "--privileged"), ("PidMode", "host", "--pi
 def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Privileged containers and the host's pid and network namespaces give a container the host;
     the daemon refuses them while it remaps user namespaces. The plugin makes sure it does."""
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
-        return None
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or config["mode"] == "observe":
+        return None  # observe: the daemon does not remap yet; the policy logs these as would-break
     asked = [flag for field, value, flag in REMAP_REFUSES if ctx.host_config.get(field) == value]
     if asked and not ctx.lookup.daemon_info().remaps:
         return Denial("remap-refuses", "%s is not allowed: this daemon does not remap user namespaces (no userns-remap), "
@@ -33,8 +33,10 @@ UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
 
 def security_opt_problem(option: str) -> Optional[str]:
-    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE and KEY:VALUE."""
-    key, _, value = option.strip().replace(":", "=", 1).partition("=")
+    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE, and KEY:VALUE
+    when there is no "="."""
+    option = option.strip()
+    key, _, value = option.partition("=") if "=" in option else option.partition(":")
     if key == "no-new-privileges" and value in ("", "true", "false"):
         return None
     if key == "apparmor" and value and value != "unconfined":
