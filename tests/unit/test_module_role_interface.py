@@ -85,6 +85,22 @@ def test_every_handler_is_named_for_the_role_and_every_notify_reaches_one():
     assert notified and notified <= set(handlers), notified - set(handlers)
 
 
+def test_internal_facts_carry_the_double_underscore_prefix():
+    # What the role sets for itself (register, set_fact, task vars) starts with "__docker_userns_":
+    # an inventory or extra variable spelled like a role variable (docker_userns_host ...) can
+    # never stand in for it, and it is never mistaken for one of the role's documented variables.
+    defaults = set(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
+    internal: set = set()
+    for path in [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]:
+        for task in _tasks(yaml.safe_load(path.read_text())):
+            internal.update([task["register"]] if "register" in task else [])
+            internal.update((task.get("ansible.builtin.set_fact") or {}).keys())
+            internal.update((task.get("vars") or {}).keys())
+    assert internal, "no register or set_fact found: the test reads nothing"
+    assert not internal & defaults
+    assert sorted(name for name in internal if not name.startswith("__docker_userns_")) == []
+
+
 def test_the_roles_namespace_is_the_collections():
     galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
     meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())["galaxy_info"]
