@@ -38,15 +38,19 @@ def test_variable_tables_match_argument_specs():
 
 
 MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULE_UTILS_NAMES = ("docker_userns_files", "docker_userns_subids")
 
 
 def test_role_links_are_relative_and_reach_the_one_canonical_copy():
     # plugins/modules/ holds the real files (the collection's tooling skips symlinked modules);
-    # library/ and the standalone role's library/ link to them, files/ holds the plugin.
+    # library/ and the standalone role's library/ link to them, the role's module_utils/ to
+    # plugins/module_utils/ (a legacy role's module_utils/ is on the module_utils path), files/ holds the plugin.
     links = {ROLE / "files" / "docker_userns_enforcement_plugin.py": ROOT / "files" / "docker_userns_enforcement_plugin.py"}
     for name in MODULE_NAMES:
         links[ROLE / "library" / (name + ".py")] = ROOT / "plugins" / "modules" / (name + ".py")
         links[ROOT / "library" / (name + ".py")] = ROOT / "plugins" / "modules" / (name + ".py")
+    for name in MODULE_UTILS_NAMES:
+        links[ROLE / "module_utils" / (name + ".py")] = ROOT / "plugins" / "module_utils" / (name + ".py")
     for link, target in links.items():
         assert link.is_symlink(), link
         assert not os.path.isabs(os.readlink(link)), link
@@ -59,6 +63,20 @@ def test_every_module_is_linked_and_nothing_else():
     assert modules == sorted(name + ".py" for name in MODULE_NAMES)
     assert sorted(p.name for p in (ROOT / "library").iterdir()) == modules
     assert sorted(p.name for p in (ROLE / "library").iterdir()) == modules
+    shared = sorted(p.name for p in (ROOT / "plugins" / "module_utils").glob("*.py"))
+    assert shared == sorted(name + ".py" for name in MODULE_UTILS_NAMES)
+    assert sorted(p.name for p in (ROLE / "module_utils").iterdir()) == shared
+
+
+def test_modules_import_shared_code_the_collection_way_with_the_standalone_fallback():
+    # In the collection the first import resolves; in the standalone role (whose module_utils/ Ansible
+    # puts on the module_utils path) the second. Each shared name comes both ways.
+    for path in (ROOT / "plugins" / "modules").glob("*.py"):
+        text = path.read_text()
+        for name in MODULE_UTILS_NAMES:
+            collection = "ansible_collections.docker_hardening.userns.plugins.module_utils.%s import" % name
+            standalone = "from ansible.module_utils.%s import" % name
+            assert (collection in text) == (standalone in text), (path.name, name)
 
 
 # ---- meta/main.yml and handlers -------------------------------------------------------------
