@@ -251,16 +251,14 @@ def default_known_ids(path):
 # ---- worker --------------------------------------------------------------------
 
 
-def ensure_subid_range(module, known=None):
-    """``known`` replaces the NSS view of the host (tests)."""
+def ensure_subid_range(module):
     params = module.params
     path = params["path"]
     if params["count"] < 1 or params["align"] < 1:
         module.fail_json(msg="count and align must be at least 1")
     existed, before = read_text(path)
     kind = params["known_ids"] or default_known_ids(path)
-    if known is None and kind != "none":
-        known = KnownIds(kind, params["lookup_each_id"])
+    known = KnownIds(kind, params["lookup_each_id"]) if kind != "none" else None
 
     result = {"path": path}
     try:
