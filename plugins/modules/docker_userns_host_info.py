@@ -17,6 +17,11 @@ description:
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
   - The remap user's uid, the version of the Python that runs the plugin, whether systemd runs the host,
     and the kernel's limit on user namespaces.
+  - The remap user's subordinate id ranges, as Docker reads them (the lines of C(/etc/subuid) and C(/etc/subgid)
+    under the user's name or uid), and every uid in the first and gid in the second that the host's accounts
+    and groups use, as NSS knows them (C(getent passwd), C(getent group), and with O(lookup_each_id) a lookup
+    of each id by number, which LDAP, sssd and winbind answer even when they do not enumerate). Such an id
+    makes a container's user that host account.
   - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names;
     distributions backport fixes without changing Docker's version, and the enforcement plugin refuses what
     the engine's known vulnerabilities reach unless it is told that they are fixed.
@@ -52,6 +57,13 @@ options:
         C(libnvidia-container-tools), through C(dpkg-query) or C(rpm)).
     type: bool
     default: false
+  lookup_each_id:
+    description:
+      - Look up every id of the remap user's ranges by number through NSS, besides the accounts and groups NSS
+        enumerates. 65536 lookups per file take about a second with files alone, longer with nss-systemd or a
+        directory service (each miss may be a query to it).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -122,6 +134,50 @@ remap_user_uid:
   description: The remap user's uid; null when there is no such user (or no O(remap_user)).
   returned: always
   type: int
+remap_ranges:
+  description: The remap user's ranges, the lines under its name or uid, in file order; empty without O(remap_user).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/subuid", "start": 100000, "count": 65536}, {"file": "/etc/subgid", "start": 100000, "count": 65536}]
+  contains:
+    file:
+      description: C(/etc/subuid) or C(/etc/subgid).
+      type: str
+    start:
+      description: The range's first id.
+      type: int
+    count:
+      description: How many ids it holds.
+      type: int
+remap_range_ids:
+  description:
+    - The uids of accounts in the remap user's C(/etc/subuid) ranges and the gids of groups (or of accounts' primary
+      groups) in its C(/etc/subgid) ranges, sorted by id; an id several names share is listed once per name.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/subuid", "kind": "uid", "id": 100000, "container_id": 0, "what": "user alice (uid 100000)"}]
+  contains:
+    file:
+      description: C(/etc/subuid) or C(/etc/subgid).
+      type: str
+    kind:
+      description: C(uid) (from C(/etc/subuid)) or C(gid) (from C(/etc/subgid)).
+      type: str
+    id:
+      description: The host id.
+      type: int
+    container_id:
+      description: The id a container sees for it (0, container root, for the first id of the first range).
+      type: int
+    what:
+      description: The account or group, in words.
+      type: str
+remap_ranges_error:
+  description: Why C(/etc/subuid) or C(/etc/subgid) could not be read (a line that is not C(name:start:count)); empty when they could.
+  returned: always
+  type: str
 python_executable:
   description: Whether O(python) exists and is executable.
   returned: always
@@ -189,9 +245,23 @@ import os
 import pwd
 import re
 import stat
-from typing import Set
+from typing import Any, Dict, Set
 
 from ansible.module_utils.basic import AnsibleModule
+
+# The collection's module_utils, or, in the standalone role, the copy its module_utils/ holds.
+try:
+    from ansible_collections.docker_hardening.userns.plugins.module_utils.docker_userns_subids import (
+        SUBGID,
+        SUBUID,
+        KnownIds,
+        SubidError,
+        known_in_ranges,
+        parse_subid,
+        ranges_of,
+    )
+except ImportError:
+    from ansible.module_utils.docker_userns_subids import SUBGID, SUBUID, KnownIds, SubidError, known_in_ranges, parse_subid, ranges_of
 
 USERNS_SECURITY_OPTION = "name=userns"
 
@@ -232,6 +302,23 @@ def lookup_uid(user):
         return pwd.getpwnam(user.split(":", 1)[0]).pw_uid
     except KeyError:
         return None
+
+
+def remap_ranges(user, uid, lookup_each_id):
+    """The remap user's ranges as Docker reads them (its name or uid), and the host ids they hold."""
+    names = (user,) if uid is None else (user, str(uid))
+    facts: Dict[str, Any] = {"remap_ranges": [], "remap_range_ids": [], "remap_ranges_error": ""}
+    for path, kind in ((SUBUID, "uid"), (SUBGID, "gid")):
+        try:
+            parsed = parse_subid(read_text(path) or "", path)
+        except SubidError as err:
+            facts["remap_ranges_error"] = str(err)
+            continue
+        ranges = ranges_of(parsed, names)
+        facts["remap_ranges"] += [{"file": path, "start": start, "count": count} for start, count in ranges]
+        facts["remap_range_ids"] += [{"file": path, "kind": kind, "id": number, "container_id": inside, "what": what}
+                                     for number, inside, what in known_in_ranges(KnownIds(kind, lookup_each_id), ranges)]
+    return facts
 
 
 def read_max_user_namespaces():
@@ -425,6 +512,10 @@ def docker_host_info(module):
     facts.update(engine_package=package, engine_package_version=version, engine_package_fixes=fixes)
     facts["dockerd_flags"] = service_flags(module, params["docker_service"])
     facts["remap_user_uid"] = lookup_uid(params["remap_user"]) if params["remap_user"] else None
+    if params["remap_user"]:
+        facts.update(remap_ranges(params["remap_user"].split(":", 1)[0], facts["remap_user_uid"], params["lookup_each_id"]))
+    else:
+        facts.update(remap_ranges=[], remap_range_ids=[], remap_ranges_error="")
     facts["python_executable"] = os.path.isfile(params["python"]) and os.access(params["python"], os.X_OK)
     facts["python_version"] = python_version(module, params["python"]) if facts["python_executable"] else ""
     facts["systemd_booted"] = os.path.isdir("/run/systemd/system")
@@ -443,6 +534,7 @@ def main():
             count_objects=dict(type="bool", default=True),
             docker_socket=dict(type="path"),
             nvidia_toolkit=dict(type="bool", default=False),
+            lookup_each_id=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest_modules import load_module
+from conftest_modules import load_module, nss_stand_in
 
 mod = load_module("docker_userns_host_info")
 
@@ -202,3 +202,46 @@ def test_main_reads_the_toolkit_only_when_asked(tmp_path, monkeypatch, capsys):
     assert asked["nvidia_toolkit_version"] == "1.17.4" and asked["nvidia_toolkit_found"][0] == "nvidia-ctk --version: 1.17.4"
     not_asked = run_module(mod, capsys, {"count_objects": False}, check_mode=True)
     assert (not_asked["nvidia_toolkit_version"], not_asked["nvidia_toolkit_found"]) == ("", [])
+# --- the remap user's ranges and the host ids they hold ---------------------------------------
+
+
+@pytest.fixture
+def subid_files(tmp_path, monkeypatch):
+    subuid, subgid = tmp_path / "subuid", tmp_path / "subgid"
+    monkeypatch.setattr(mod, "SUBUID", str(subuid))
+    monkeypatch.setattr(mod, "SUBGID", str(subgid))
+    return subuid, subgid
+
+
+def test_remap_ranges_are_read_by_the_users_name_or_uid_in_both_files(subid_files, monkeypatch):
+    subuid, subgid = subid_files
+    subuid.write_text("alice:165536:65536\ndockremap:100000:65536\n998:300000:10\n")
+    subgid.write_text("dockremap:100000:65536\n")  # Docker reads /etc/subgid by the user too, never by its group
+    nss_stand_in(monkeypatch, mod)
+    facts = mod.remap_ranges("dockremap", 998, True)
+    assert facts["remap_ranges"] == [{"file": str(subuid), "start": 100000, "count": 65536}, {"file": str(subuid), "start": 300000, "count": 10},
+                                     {"file": str(subgid), "start": 100000, "count": 65536}]
+    assert facts["remap_range_ids"] == [] and facts["remap_ranges_error"] == ""
+
+
+def test_remap_ranges_name_the_accounts_and_groups_they_hold(subid_files, monkeypatch):
+    subuid, subgid = subid_files
+    subuid.write_text("dockremap:100000:65536\n")
+    subgid.write_text("dockremap:100000:65536\n")
+    made = nss_stand_in(monkeypatch, mod, listed=[("uid", 1000, "user admin (uid 1000)"), ("gid", 100100, "group staff (gid 100100)")],
+                        unlisted=[("uid", 100000, "user alice (uid 100000)")])
+    facts = mod.remap_ranges("dockremap", None, True)
+    assert facts["remap_range_ids"] == [
+        {"file": str(subuid), "kind": "uid", "id": 100000, "container_id": 0, "what": "user alice (uid 100000)"},
+        {"file": str(subgid), "kind": "gid", "id": 100100, "container_id": 100, "what": "group staff (gid 100100)"}]
+    assert [known.lookups for known in made] == [65536, 65535]  # the listed gid is not looked up again
+    # Enumeration alone does not see alice (sssd without enumeration).
+    assert [entry["id"] for entry in mod.remap_ranges("dockremap", None, False)["remap_range_ids"]] == [100100]
+
+
+def test_remap_ranges_report_a_malformed_file_instead_of_failing(subid_files, monkeypatch):
+    subuid, _subgid = subid_files
+    subuid.write_text("dockremap:100000\n")
+    nss_stand_in(monkeypatch, mod)
+    facts = mod.remap_ranges("dockremap", None, True)
+    assert "line 1 is not name:start:count" in facts["remap_ranges_error"] and facts["remap_ranges"] == []

@@ -13,7 +13,7 @@ import os
 import pytest
 import yaml
 
-from conftest_modules import MODULES, load_module, run_module
+from conftest_modules import MODULES, load_module, nss_stand_in, run_module
 
 COLLECTION = "docker_hardening.userns"
 # Keys Ansible itself adds to, or that every module may put in, a result; not documented per module.
@@ -38,6 +38,7 @@ def runs_of_daemon_json(module, tmp_path, monkeypatch, capsys):
 
 
 def runs_of_subid_range(module, tmp_path, monkeypatch, capsys):
+    nss_stand_in(monkeypatch, module)  # this machine's NSS would take seconds per run (65536 lookups)
     path = tmp_path / "subuid"
     args = {"path": str(path), "name": "dockremap"}
     results = [run_module(module, capsys, args, check_mode=True, diff=True),  # no file yet
@@ -61,6 +62,10 @@ def runs_of_host_info(module, tmp_path, monkeypatch, capsys):
     (bindir / "nvidia-ctk").write_text("#!/bin/sh\necho 'NVIDIA Container Toolkit CLI version 1.17.8'\n")
     (bindir / "nvidia-ctk").chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    nss_stand_in(monkeypatch, module, listed=[("uid", 100000, "user alice (uid 100000)")])
+    (tmp_path / "subuid").write_text("nobody:100000:65536\n")
+    monkeypatch.setattr(module, "SUBUID", str(tmp_path / "subuid"))
+    monkeypatch.setattr(module, "SUBGID", str(tmp_path / "subgid"))
     return [run_module(module, capsys, {}, check_mode=True),
             run_module(module, capsys, {"remap_user": "nobody", "docker_socket": str(tmp_path / "none.sock"),
                                         "count_objects": False, "nvidia_toolkit": True})]
