@@ -242,7 +242,9 @@ for version in "$@"; do
     (cd "$PROJECT_ROOT" && UPSTREAM_ENGINE_IMAGE="docker-userns-upstream:$version" UPSTREAM_ENGINE_VERSION="$version" \
         UPSTREAM_ENGINE_CGROUP="$cgroup" UPSTREAM_ENGINE_RESULTS="$results" molecule test -s upstream) > "$OUT/$version/molecule.log" 2>&1 || rc=$?
     seconds=$((SECONDS - start))
-    summary="$(grep -aE '^=+ .*(passed|failed|error).* in [0-9.]+s' "$OUT/$version/molecule.log" | tail -n 1 | sed -E 's/^=+ //; s/ in [0-9.]+s.*//')"
+    # pytest's closing line, e.g. "2 failed, 34 passed in 24.23s", inside Molecule's framed output.
+    summary="$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/$version/molecule.log" | grep -aoE '[0-9]+ (passed|failed|errors?)[a-z0-9, ]* in [0-9.]+s' \
+        | tail -n 1 | sed -E 's/ in [0-9.]+s$//' || true)"
     if [ "$rc" -ne 0 ]; then
         FAILED=1
         summary="FAILED (rc $rc${summary:+: $summary})"

@@ -9,10 +9,11 @@ figures go to the JSON file named by UPSTREAM_ENGINE_RESULTS, for the script's t
 
 import json
 import os
+import re
 
 import pytest
 
-from hosttest.fixtures import PLUGIN_CONFIG, REFUSAL, set_plugin_mode
+from hosttest.fixtures import PLUGIN_CONFIG, PLUGIN_SERVICE, REFUSAL, set_plugin_mode
 
 # molecule/default's tests and fixtures (molecule.yml puts molecule/default/tests on PYTHONPATH):
 # pytest runs the imported tests here as this module's own.
@@ -39,6 +40,7 @@ from test_default import (  # noqa: F401  collected by pytest from this module
     test_userns_host_is_refused_with_the_plugins_message,
 )
 from test_forky_buildx_compose import (  # noqa: F401  collected by pytest from this module
+    BUILDKIT_IMAGE,
     remapped_uid_map,
     test_buildx_docker_container_driver_is_refused_with_what_to_do,
     test_compose_up_works_and_is_remapped,
@@ -69,10 +71,17 @@ def within(version, ranges):
 
 
 def run_and_record(host, record, name, command, *args):
-    """Run one everyday command in the host; record ok or its error's first line."""
+    """Run one everyday command in the host; record ok, the plugin's refusal (what it names), or the error."""
     result = host.run(command, *args)
-    output = (result.stderr or result.stdout).strip().splitlines()
-    record("workload: " + name, "ok" if result.rc == 0 else "failed: " + (output[-1] if output else "rc %d" % result.rc)[:160])
+    output = (result.stderr or result.stdout).strip()
+    if result.rc == 0:
+        outcome = "ok"
+    elif "authorization denied by plugin" in output:
+        named = re.search(r"CVE-[0-9]+-[0-9]+|docker-cp-a-user|a BuildKit build|userns=host", output)
+        outcome = "refused (%s)" % (named.group(0) if named else "plugin")
+    else:
+        outcome = "failed: " + (output.splitlines()[-1] if output else "rc %d" % result.rc)[:160]
+    record("workload: " + name, outcome)
     return result
 
 
@@ -149,11 +158,14 @@ def engine_routes(host, probe, record):
     return audit, enforce
 
 
-def test_audit_mode_lets_every_copy_through(engine_routes):
+def test_audit_mode_refuses_no_copy(engine_routes):
+    # (The daemon itself may fail a copy: the image's getent is a busybox without that applet.)
     audit, _enforce = engine_routes
     assert len(audit) == 4
-    for result in audit.values():
-        assert 200 <= result["attempt"]["status"] < 300, result
+    for case, result in audit.items():
+        assert result["attempt"]["status"] != 403, result
+        if case != CP_A:
+            assert 200 <= result["attempt"]["status"] < 300, result
 
 
 def test_in_audit_mode_the_image_s_xz_runs_as_real_root_where_the_engine_decompresses_in_the_container(engine_routes, engine):
@@ -235,14 +247,33 @@ def test_workload_copy_with_exec_tar_the_way_the_refusal_names(host, running, re
     assert host.check_output("docker exec %s cat /cp-in", running) == "copied"
 
 
+def plugin_decisions_since(host, since):
+    """The plugin's decision lines (method, path, rule) in the journal since a `date +%s` of the host."""
+    out = host.check_output("journalctl -u %s -o cat --no-pager --since @%s", PLUGIN_SERVICE, since)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [(d.get("method"), d.get("path"), d.get("rule")) for d in lines if d.get("event") == "decision"]
+
+
 def test_workload_buildx_build_with_the_default_driver(host, test_image, engine, record):
-    """BuildKit builds are refused before 29.3.1 (CVE-2026-33747, -33748); from 29.2 the default driver's
-    builds go over BuildKit's gRPC, which no authorization plugin sees: they work, and run remapped."""
+    """Before 29.3.1 the plugin refuses BuildKit builds (CVE-2026-33747, -33748), buildx's probe of
+    POST /grpc first: buildx then makes the default builder a docker-container one, whose host user
+    namespace the plugin refuses too, so no build runs. From 29.2 the default driver's builds go over
+    BuildKit's gRPC, which no authorization plugin sees: they work, and run remapped."""
     write(host, WORK + "/build/Dockerfile", "FROM %s\nRUN cat /proc/self/uid_map > /uid_map\n" % test_image)
-    result = run_and_record(host, record, "buildx build (default driver)",
-                            "docker buildx build --builder default --progress plain -t upstream/built:1 %s/build", WORK)
+    # With BuildKit's image at hand, buildx's docker-container fallback meets the plugin, not a failed pull.
+    host.run_test("docker tag %s %s", test_image, BUILDKIT_IMAGE)
+    since = host.check_output("date +%s")
+    try:
+        result = run_and_record(host, record, "buildx build (default builder)",
+                                "docker buildx build --builder default --progress plain -t upstream/built:1 %s/build", WORK)
+        record("buildx default builder's driver", host.check_output("docker buildx inspect default | sed -n 's/^Driver: *//p' | head -n 1"))
+    finally:
+        host.run("docker rmi %s", BUILDKIT_IMAGE)
     if within(engine, BUILDKIT_FLAWED):
-        assert result.rc != 0 and "a BuildKit build is not allowed" in result.stderr, result.stderr
+        assert result.rc != 0 and "authorization denied by plugin" in result.stderr, result.stderr
+        decisions = plugin_decisions_since(host, since)
+        assert ("POST", "/grpc", "engine-vulnerability") in decisions, decisions
+        assert "upstream/built:1" not in host.check_output("docker image ls --format '{{.Repository}}:{{.Tag}}'").split()
     else:
         assert result.rc == 0, result.stderr
         assert remapped_uid_map(host.check_output("docker run --rm --network none upstream/built:1 cat /uid_map"))
