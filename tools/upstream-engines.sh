@@ -162,7 +162,11 @@ COPY engine/ /usr/bin/
 COPY client/docker /usr/bin/docker
 COPY client/cli-plugins/ /usr/libexec/docker/cli-plugins/
 COPY units/ /etc/systemd/system/
-RUN groupadd --force docker \\
+# The engines whose docker cp no longer runs the container's decompressors (25.0.17, 29.5.1 on)
+# unpack xz archives with the host's xz. Debian's docker.io recommends xz-utils, but debootstrap
+# leaves recommends out, and there is no network here: busybox's xz applet stands in.
+RUN ln -s /bin/busybox /usr/bin/xz \\
+    && groupadd --force docker \\
     && mkdir -p /etc/systemd/system/multi-user.target.wants /etc/systemd/system/sockets.target.wants \\
     && ln -sf ../containerd.service ../docker.service /etc/systemd/system/multi-user.target.wants/ \\
     && ln -sf ../docker.socket /etc/systemd/system/sockets.target.wants/
