@@ -117,7 +117,7 @@ def test_tarball_leaves_out_what_only_the_tests_use(tarball):
     for left_out in ("molecule", "bench", "tools", ".ci", ".config", ".hypothesis", "build", "Makefile", "requirements-dev.txt",
                      "pyproject.toml"):
         assert left_out not in tops, left_out
-    assert not [name for name in members(tarball) if name.startswith(("tests/unit", "tests/integration", "tests/fleet", "tests/collection"))]
+    assert not [name for name in members(tarball) if name.startswith(("tests/unit", "tests/integration", "tests/fleet", "tests/collection", "tests/fixtures"))]
 
 
 def test_an_untracked_file_is_never_packed(workdir):
