@@ -3,7 +3,7 @@
 #   make test   lint, pytest and every Molecule scenario, with their own set-up
 # Everything they keep between runs is under /var/cache/docker-userns-dev.
 
-.PHONY: test demo demo-clean setup lint pytest molecule outer-stop plugin
+.PHONY: test demo demo-clean setup lint pytest molecule outer-stop plugin upstream-engines
 
 test:
 	tools/test.sh
@@ -31,6 +31,13 @@ pytest:
 # make molecule SCENARIOS="default absent"
 molecule:
 	TEST_PARTS=molecule $(if $(SCENARIOS),MOLECULE_SCENARIOS="$(SCENARIOS)") tools/test.sh
+
+# Docker CE from Docker's official static tarballs, one Molecule run per engine (not part of
+# `make test`; docs/testing.md, "Docker CE engines"):
+#   make upstream-engines ENGINES="24.0.9 29.7.2"
+ENGINES ?= 24.0.9 25.0.17 26.1.5 27.5.1 28.5.2 29.5.0 29.7.2
+upstream-engines:
+	tools/upstream-engines.sh $(ENGINES)
 
 # Stop the private Docker engine that runs the demo and test hosts.
 outer-stop:

@@ -19,7 +19,7 @@ headed by the module it came from. Everything below the transport is pure and te
 sockets: the policy receives its lookups (the daemon, the host's paths) as a parameter.
 """
 
-# Built by tools/build_plugin.py from src/docker_userns_plugin/ (37 modules). Edit those, then run
+# Built by tools/build_plugin.py from src/docker_userns_plugin/ (38 modules). Edit those, then run
 # `make plugin`; `make test` fails when this file is not what the build makes of them.
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import base64
 import binascii
 import collections
 import errno
-import ipaddress
 import json
 import os
 import posixpath
@@ -218,6 +217,10 @@ DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
 
 HOST_NAMESPACES = ("pid", "ipc", "network", "uts", "cgroup")
 
+# enforce refuses; audit allows and logs what it would refuse; observe does that too on a daemon
+# that does not remap yet, and also logs what remapping will refuse or change (would-break).
+MODES = ("enforce", "audit", "observe")
+
 DEFAULT_CONFIG: Dict[str, Any] = {
     "mode": "enforce",
     "log_allowed": False,
@@ -265,8 +268,8 @@ def validate_config(raw: Any) -> Dict[str, Any]:
         raise ConfigError("unknown key(s) %s; known keys: %s" % (", ".join(unknown), ", ".join(DEFAULT_CONFIG)))
     config = dict(DEFAULT_CONFIG)
     config.update(raw)
-    if config["mode"] not in ("enforce", "audit"):
-        raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
+    if config["mode"] not in MODES:
+        raise ConfigError('mode must be "enforce", "audit" or "observe", not %r' % (config["mode"],))
     for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices", "allow_gpus",
                 "allow_network_volumes"):
         if not isinstance(config[key], bool):
@@ -890,8 +893,12 @@ CHECKPOINT_CREATE_BODY = struct("a checkpoint (experimental daemons)", {
                            "real root"),
     "Exit": allow("stops the container after the checkpoint"),
 })
-# POST /commit: Docker 28.5 and older decode it like a create body and keep only Config.
-COMMIT_BODY = CREATE_BODY
+# POST /commit: the new image's Config. Docker 28.5 and older decode the body like a create body,
+# then validate its HostConfig and drop it; no container is made.
+COMMIT_BODY = merged("the committed image's Config", CONFIG, struct("", {
+    "HostConfig": allow("decoded and dropped by Docker 28.5 and older; nothing is made from it"),
+    "NetworkingConfig": allow("decoded and dropped by Docker 28.5 and older; nothing is made from it"),
+}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1115,8 +1122,9 @@ API_ROUTES = [
           "remapped", {
               "dockerfile": allow("the Dockerfile's path in the context"), "t": allow("the image's names"),
               "extrahosts": allow("written into the RUN containers' /etc/hosts"),
-              "remote": refuse("a git URL makes the daemon run git as real root on the host, on a repository the client "
-                               "chose (clone, fetch, submodules); an HTTP URL makes it download from the host's network "
+              "remote": one_of(("client-session",), "client-session is BuildKit's context from the client's own session; "
+                               "a git URL makes the daemon run git as real root on the host, on a repository the client "
+                               "chose (clone, fetch, submodules), and an HTTP URL makes it download from the host's network "
                                "namespace, where loopback-only services are reachable; send the context instead"),
               "q": allow("less output"), "nocache": allow("no cache"), "cachefrom": allow("images to take cache from"),
               "pull": allow("pulls base images again"), "rm": allow("removes intermediate containers"),
@@ -1908,6 +1916,55 @@ def planned_mounts(host_config: Dict[str, Any]) -> List[PlannedMount]:
 
 
 # ---------------------------------------------------------------------------------------------
+# remap_effects.py: Remap effects: what stops working, or works otherwise, once user-namespace remapping is on, for
+# a container's HostConfig (a create request's, or an existing container's as the daemon describes
+# it). Observe mode logs it per request ("would-break"), and --report lists the existing containers
+# that could not run, so the role can say so before the switch.
+#
+# Measured on Docker 20.10 and 26.1, read in moby's daemon/daemon_unix.go (verifyPlatformContainerSettings,
+# v20.10.24 to docker-v29.7.2): the daemon refuses the first three at every create and start with
+# remapping on; runc cannot mount /dev/mqueue from a remapped user namespace for the fourth. --uts=host
+# and --cgroupns=host run remapped.
+# ---------------------------------------------------------------------------------------------
+
+
+CANNOT_RUN: Tuple[Tuple[str, Callable[[Dict[str, Any]], bool], str], ...] = (
+    ("remap-refuses", lambda host: host.get("Privileged") is True,
+     "runs privileged (--privileged), which the daemon refuses with remapping on"),
+    ("remap-refuses", lambda host: as_text(host.get("NetworkMode")) == "host",
+     "uses the host's network namespace (--network host), which the daemon refuses with remapping on"),
+    ("remap-refuses", lambda host: as_text(host.get("PidMode")) == "host",
+     "uses the host's pid namespace (--pid host), which the daemon refuses with remapping on"),
+    ("host-ipc", lambda host: as_text(host.get("IpcMode")) == "host",
+     "uses the host's ipc namespace (--ipc host): runc cannot mount /dev/mqueue from a remapped user namespace"),
+)
+
+
+def remap_breaks(host: Dict[str, Any], breaking: Dict[str, str]) -> List[Tuple[str, str]]:
+    """(rule, why) a container with this HostConfig cannot run once remapping is on: its own
+    settings, or joining the pid, ipc or network namespace of a container that cannot run either
+    (breaking: the reference as the mode writes it -> that container's label). A container in the
+    host user namespace is not remapped, so nothing here stops it (it is outside, reported apart)."""
+    if as_text(host.get("UsernsMode")) == "host":
+        return []
+    found = [(rule, why) for rule, applies, why in CANNOT_RUN if applies(host)]
+    for field, namespace in NAMESPACE_MODES:
+        mode = as_text(host.get(field))
+        joined = breaking.get(mode[len("container:"):]) if mode.startswith("container:") else None
+        if joined:
+            found.append(("joins-breaking", "shares the %s namespace of container %s, which cannot run remapped" % (namespace, joined)))
+    return found
+
+
+def remap_changes(mounts: List[PlannedMount]) -> List[Tuple[str, str]]:
+    """(rule, what) of what works otherwise once remapping is on: host paths the container writes
+    into get files owned by the remapped range, and the host's root-owned files there become
+    read-only to it."""
+    return [("bind-ownership", "%s: files the container writes there will be owned by the remapped range, and root-owned "
+             "files there become read-only to it" % m.spelling[:200]) for m in mounts if m.kind == "bind" and m.read_write]
+
+
+# ---------------------------------------------------------------------------------------------
 # engine.py: Engine: the known vulnerabilities of the daemon the plugin guards, from the version it reports
 # (GET /version), less the fixes its package is known to carry (config engine_fixes: the role writes
 # what the package's changelog names; an operator can add to it). Distributions backport fixes
@@ -2224,6 +2281,11 @@ BUILDX_HINT = (
     "; buildx's docker-container driver asks for the host user namespace: use the default "
     "docker driver instead (docker buildx use default)"
 )
+# buildx also falls back to that driver, on its own, when the daemon refuses its BuildKit session.
+BUILDX_FALLBACK_HINT = (
+    "; buildx started BuildKit in a container because this Docker (%s) refuses BuildKit builds (%s, fixed in %s): "
+    "build with the classic builder (DOCKER_BUILDKIT=0 docker build ...), or upgrade Docker"
+)
 
 USERNS_HOST_MESSAGE = (
     "userns=host is not allowed: containers must run in the remapped user namespace "
@@ -2236,9 +2298,19 @@ def rule_host_userns(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     if ctx.kind == CONTAINER_CREATE and ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
         hint = ""
         if create_name(ctx.request).startswith("buildx_buildkit_"):
-            hint = BUILDX_HINT
+            hint = _buildx_hint(ctx, config)
         return Denial("host-userns", USERNS_HOST_MESSAGE + hint)
     return None
+
+
+def _buildx_hint(ctx: Context, config: Dict[str, Any]) -> str:
+    try:
+        version, found = engine_flaws(ctx, config, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
+    except LookupFailed:
+        return BUILDX_HINT  # the refusal stands; only the hint is less precise
+    if found:
+        return BUILDX_FALLBACK_HINT % (version, ", ".join(v.id for v in found), found[0].fixed_in)
+    return BUILDX_HINT
 
 
 OUTSIDE_HELP = (
@@ -2445,8 +2517,8 @@ REMAP_REFUSES = (("Privileged", True, "--privileged"), ("PidMode", "host", "--pi
 def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Privileged containers and the host's pid and network namespaces give a container the host;
     the daemon refuses them while it remaps user namespaces. The plugin makes sure it does."""
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
-        return None
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or config["mode"] == "observe":
+        return None  # observe: the daemon does not remap yet; the policy logs these as would-break
     asked = [flag for field, value, flag in REMAP_REFUSES if ctx.host_config.get(field) == value]
     if asked and not ctx.lookup.daemon_info().remaps:
         return Denial("remap-refuses", "%s is not allowed: this daemon does not remap user namespaces (no userns-remap), "
@@ -2454,14 +2526,17 @@ def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]
     return None
 
 
-SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"container-create:HostConfig.SecurityOpt\"]"
+SECURITY_OPT_FIELD = "container-create:HostConfig.SecurityOpt"  # the allow_fields label that lifts this rule
+SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"%s\"]" % SECURITY_OPT_FIELD
 # SELinux types that run a container unconfined.
 UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
 
 def security_opt_problem(option: str) -> Optional[str]:
-    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE and KEY:VALUE."""
-    key, _, value = option.strip().replace(":", "=", 1).partition("=")
+    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE, and KEY:VALUE
+    when there is no "="."""
+    option = option.strip()
+    key, _, value = option.partition("=") if "=" in option else option.partition(":")
     if key == "no-new-privileges" and value in ("", "true", "false"):
         return None
     if key == "apparmor" and value and value != "unconfined":
@@ -2477,7 +2552,7 @@ def security_opt_problem(option: str) -> Optional[str]:
 
 
 def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or SECURITY_OPT_FIELD in config["allow_fields"]:
         return None
     for option in ctx.host_config.get("SecurityOpt", []):
         problem = security_opt_problem(option)
@@ -2487,11 +2562,12 @@ def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 
 
 def rule_masked_paths(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them."""
+    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them.
+    An administrator lifts this per field with its allow_fields label."""
     if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
         return None
     for field in ("MaskedPaths", "ReadonlyPaths"):
-        if field in ctx.host_config:
+        if field in ctx.host_config and "container-create:HostConfig.%s" % field not in config["allow_fields"]:
             return Denial("masked-paths", "%s is not allowed: a list replaces the paths of /proc and /sys the daemon hides or "
                           "makes read-only (--security-opt systempaths=unconfined sends an empty one), showing the host's "
                           "kernel and processes to the container; an administrator can allow it with allow_fields "
@@ -2641,11 +2717,17 @@ def volume_options_problem(options: Dict[str, str], config: Dict[str, Any], data
 
 
 def _volume_options(ctx: Context) -> Iterator[Tuple[Dict[str, str], str]]:
-    """(options, where) of every local volume the request would create with options."""
+    """(options, where) of every local volume the request would create with options, or mount
+    as it already is (a volume made before enforcement meets the same rules when it is used)."""
     if ctx.kind == CONTAINER_CREATE:
         for mount in ctx.mounts:
-            if mount.kind == "volume" and mount.options and mount.driver in ("", "local"):
+            if mount.kind != "volume":
+                continue
+            if mount.options and mount.driver in ("", "local"):
                 yield mount.options, mount.spelling
+            existing = ctx.lookup.volume(mount.source, "") if mount.source else None
+            if existing is not None and existing.driver == "local" and existing.options:
+                yield existing.options, "%s (the existing volume %s)" % (mount.spelling, existing.name)
     elif ctx.kind == VOLUME_CREATE and ctx.request.body:
         volume = decode_body(VOLUME_CREATE_SCHEMA, ctx.request.body, "volume")
         if volume.get("DriverOpts") and volume.get("Driver", "") in ("", "local"):
@@ -2781,6 +2863,9 @@ class ToolkitFlaw(NamedTuple):
 NVIDIA_TOOLKIT_FLAWS = (
     ToolkitFlaw("CVE-2024-0132", "1.16.2", "a crafted image's symlinks let the toolkit's hook mount host paths into the container (TOCTOU)"),
     ToolkitFlaw("CVE-2024-0133", "1.16.2", "a crafted image makes the toolkit create empty files on the host"),
+    ToolkitFlaw("CVE-2024-0134", "1.17.0", "symlinks the toolkit creates at container start can escape the container's root"),
+    ToolkitFlaw("CVE-2024-0135", "1.17.3", "a crafted image can modify a host binary (non-default configurations)"),
+    ToolkitFlaw("CVE-2024-0136", "1.17.3", "ldconfig of the container is run for the host (non-default configurations)"),
     ToolkitFlaw("CVE-2025-23359", "1.17.4", "the CVE-2024-0132 fix is bypassed by another race"),
     ToolkitFlaw("CVE-2025-23266", "1.17.8", "the container's environment (LD_PRELOAD) loads its own library into a hook running as real root"),
     ToolkitFlaw("CVE-2025-23267", "1.17.8", "the ldconfig hook follows a container's symlinks onto host paths"),
@@ -2799,8 +2884,9 @@ def toolkit_problem(config: Dict[str, Any]) -> Optional[str]:
                 "docker_userns_allow_gpus is set; set nvidia_toolkit in the plugin's config)")
     open_flaws = [f for f in NVIDIA_TOOLKIT_FLAWS if number < (engine_version_number(f.fixed_in) or (0, 0, 0))]
     if open_flaws:
+        newest = max((f.fixed_in for f in open_flaws), key=lambda v: engine_version_number(v) or (0, 0, 0))
         return ("the host's NVIDIA Container Toolkit %s has known container-to-host escapes: %s. Fixed in %s: upgrade it"
-                % (version, "; ".join("%s: %s" % (f.id, f.summary) for f in open_flaws), open_flaws[-1].fixed_in))
+                % (version, "; ".join("%s: %s" % (f.id, f.summary) for f in open_flaws), newest))
     return None
 
 
@@ -2915,6 +3001,8 @@ INTERFACE_NAME = "com.docker.network.bridge.name"
 
 
 def _overlapping_route(value: str, routes: Tuple[str, ...]) -> Optional[str]:
+    import ipaddress  # only here: few requests create networks, and every plugin process would pay for it
+
     try:
         wanted = ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -3197,12 +3285,19 @@ def rule_engine_buildkit(ctx: Context, config: Dict[str, Any]) -> Optional[Denia
 # ---------------------------------------------------------------------------------------------
 
 
-RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
+Rule = Callable[[Context, Dict[str, Any]], Optional[Denial]]
+
+# Every request: what the plugin can see of it, its API version, and the review of its parameters
+# and fields. For the routes no rule reads beyond that (kind "other": listings, inspects, pings),
+# these are all; the rest below look at their own kinds only.
+REQUEST_RULES: List[Rule] = [
     rule_unseen_body,
     rule_form_body,
     rule_host_userns,  # before the rest: a host user namespace is refused with the message clients know
     rule_api_version,
     rule_review,
+]
+RULES: List[Rule] = REQUEST_RULES + [
     rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
@@ -3242,6 +3337,13 @@ class Decision(NamedTuple):
     rule: str
     message: str
     holds: Tuple[str, ...] = ()  # volumes nothing else may mount until the daemon answers (Holds)
+    effects: Tuple[Tuple[str, str], ...] = ()  # observe mode: (rule, why) of what remapping will refuse or change
+
+
+class Outcome(NamedTuple):
+    denial: Optional[Denial]
+    holds: Tuple[str, ...] = ()
+    effects: Tuple[Tuple[str, str], ...] = ()
 
 
 ALLOW = Decision(True, "allow", "", "")
@@ -3291,29 +3393,35 @@ def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     return template
 
 
-def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
-    """Run the rules: the first denial wins, or the volumes to hold if all allow. Never raises
-    for bad input: it denies."""
+def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Outcome:
+    """Run the rules: the first denial wins, or the volumes to hold if all allow; in observe mode,
+    also what remapping will refuse or change for a new container. Never raises for bad input: it
+    denies."""
     route = classify(request)
     if route.reviewed is None:
-        return Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses what it "
-                      "has not reviewed; upgrade the plugin if the daemon or client is newer than it"
-                      % (request.method, request.path[:200], VERSION)), ()
+        return Outcome(Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses "
+                              "what it has not reviewed; upgrade the plugin if the daemon or client is newer than it"
+                              % (request.method, request.path[:200], VERSION)))
     if route.kind == REFUSED:
-        return Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)), ()
+        return Outcome(Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)))
+    effects: Tuple[Tuple[str, str], ...] = ()
     try:
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
+        if config["mode"] == "observe" and route.kind == CONTAINER_CREATE and host_config:
+            effects = tuple(remap_breaks(host_config, {}) + remap_changes(mounts))
         ctx = Context(request, route, OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
-        for rule in RULES:
+        for rule in REQUEST_RULES if route.kind == OTHER else RULES:
             denial = rule(ctx, config)
             if denial:
-                return denial, ()
+                return Outcome(denial, (), effects)
     except (Undecodable, Unroutable) as err:
-        return Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
+        return Outcome(Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
     except LookupFailed as err:
-        return Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
-    return None, tuple(dict.fromkeys(ctx.holds))
+        return Outcome(Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
+    return Outcome(None, tuple(dict.fromkeys(ctx.holds)), effects)
 
 
 def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Decision, Optional[Request]]:
@@ -3326,11 +3434,11 @@ def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LO
         return Decision(False, "deny", "unreadable-request", "the plugin cannot read this request: %s" % err), None
     if request.user and request.user in config["exempt_users"]:
         return Decision(True, "allow", "exempt-user", ""), request
-    denial, holds = evaluate(request, config, lookup)
+    denial, holds, effects = evaluate(request, config, lookup)
     if denial is None:
-        return (Decision(True, "allow", "", "", holds) if holds else ALLOW), request
-    if config["mode"] == "audit":
-        return Decision(True, "would-deny", denial.rule, denial.message), request
+        return (Decision(True, "allow", "", "", holds, effects) if holds or effects else ALLOW), request
+    if config["mode"] in ("audit", "observe"):
+        return Decision(True, "would-deny", denial.rule, denial.message, (), effects), request
     return Decision(False, "deny", denial.rule, denial.message), request
 
 
@@ -3357,7 +3465,9 @@ def log_event(event: str, **fields: Any) -> None:
 
 
 def log_decision(decision: Decision, request: Optional[Request], payload: Any, config: Dict[str, Any]) -> None:
-    if decision.decision == "allow" and not config["log_allowed"]:
+    """One decision line (allowed requests only with log_allowed), and in observe mode one
+    would-break line for each thing remapping will refuse or change for the request."""
+    if decision.decision == "allow" and not config["log_allowed"] and not decision.effects:
         return
     source = payload if isinstance(payload, dict) else {}
     who = {
@@ -3372,12 +3482,15 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
         who["target"] = route.target[:100]
     if request is not None and route.kind == CONTAINER_CREATE:
         who["name"] = create_name(request)[:100]
-        if decision.decision != "allow" and request.body:
+        if (decision.decision != "allow" or decision.effects) and request.body:
             try:
                 who["image"] = str(decode_body(CREATE_IMAGE_SCHEMA, request.body, "create body").get("Image", ""))[:200]
             except Exception:  # an unreadable body is the decision's reason already; logging must not fail
                 who["image"] = ""
-    log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
+    if decision.decision != "allow" or config["log_allowed"]:
+        log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
+    for rule, why in decision.effects:
+        log_event("decision", decision="would-break", rule=rule, reason=why, mode=config["mode"], **who)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3884,6 +3997,7 @@ DRAIN_TIMEOUT = LOOKUP_TIMEOUT + REQUEST_TIMEOUT + 2.0
 MAX_CONNECTIONS = 128
 LOOKUP_WORKERS = 8
 MAX_PENDING_LOOKUPS = 256
+STATS_INTERVAL = 60.0  # seconds between two stats lines, while requests come
 CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
 
 
@@ -3964,6 +4078,8 @@ class Server:
         self.stopped = False
         self.drain_deadline = 0.0
         self.stats = {"connections": 0, "requests": 0, "deferred": 0}
+        self.stats_logged = 0  # requests counted by the last stats line
+        self.stats_due = 0.0  # when the next stats line may be written
 
     # -- control, from signal handlers or other threads ------------------------------------
 
@@ -4009,7 +4125,9 @@ class Server:
                         if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR) and conn.fd in connections:
                             self._read(conn)
                 self._expire_stalled()
+                self._log_stats()
         finally:
+            self._log_stats(final=True)
             for _ in self.workers:
                 self.jobs.put(None)
             for conn in list(connections.values()):
@@ -4018,10 +4136,22 @@ class Server:
             self.wake_reader.close()
             self.wake_writer.close()
 
+    def _log_stats(self, final: bool = False) -> None:
+        """A stats line with the requests decided since the last one, at most every STATS_INTERVAL:
+        the decision report counts them to know how much traffic a window saw."""
+        now = time.monotonic()
+        fresh = self.stats["requests"] - self.stats_logged
+        if fresh and (final or now >= self.stats_due):
+            log_event("stats", requests=fresh, interval=STATS_INTERVAL)
+            self.stats_logged = self.stats["requests"]
+            self.stats_due = now + STATS_INTERVAL
+
     def _poll_timeout(self) -> float:
         deadlines = [c.deadline for c in self.started]
         if self.draining:
             deadlines.append(self.drain_deadline)
+        if self.stats["requests"] != self.stats_logged:
+            deadlines.append(self.stats_due)
         if not deadlines:
             return -1
         return max(0.0, min(deadlines) - time.monotonic()) + 0.01
@@ -4307,16 +4437,18 @@ def bind_socket(path: str) -> socket.socket:
 
 
 # ---------------------------------------------------------------------------------------------
-# report.py: Report: what already runs outside the remapping on this host, asked of the daemon with the
-# lookups and the decision the rules use. The role's preflight and playbooks/audit.yml run the
+# report.py: Report: what already runs outside the remapping on this host, and what could not run once
+# remapping is on, asked of the daemon with the lookups and the decisions the rules and observe mode
+# use; and why GPU requests would be refused. The role's preflight and playbooks/audit.yml run the
 # plugin with --report, so what they say and what the plugin does never disagree.
 # ---------------------------------------------------------------------------------------------
 
 
 def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     """Containers outside the remapping (with why), enabled managed plugins not allowed, the
-    swarm state, and the engine's version with its known vulnerabilities less the recorded
-    fixes; raise LookupFailed when the daemon cannot tell."""
+    containers that could not run once remapping is on (with why), the swarm state, and the
+    engine's version with its known vulnerabilities less the recorded fixes; raise LookupFailed
+    when the daemon cannot tell."""
     lookup = DaemonLookup(api)
     _status, listed = api.get("/containers/json?all=1")
     containers = []
@@ -4336,17 +4468,64 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     _status, info = api.get("/info")
     swarm = info.get("Swarm") if isinstance(info, dict) else None
     version = lookup.engine_version()
-    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins,
+    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins, "would_break": would_break(api),
             "swarm": as_text(swarm.get("LocalNodeState")) if isinstance(swarm, dict) else "",
             "engine_version": version,
             "open_vulnerabilities": [{"id": v.id, "fixed_in": v.fixed_in, "summary": v.summary} for v in open_vulnerabilities(version, config)]}
 
 
+def would_break(api: DockerAPI) -> List[Dict[str, Any]]:
+    """The containers that could not run once remapping is on, with why; raise LookupFailed when
+    the daemon cannot tell. Joins are followed to a fixed point (a container that joins one that
+    cannot run cannot run either), the joined container named by full ID, name or ID prefix as the
+    daemon resolves it."""
+    _status, listed = api.get("/containers/json?all=1")
+    inspected: Dict[str, Dict[str, Any]] = {}
+    running: Dict[str, bool] = {}
+    for entry in listed if isinstance(listed, list) else []:
+        ref = as_text(entry.get("Id")) if isinstance(entry, dict) else ""
+        status, data = api.get("/containers/%s/json" % quote(ref)) if ref else (404, None)
+        if status == 200 and isinstance(data, dict) and isinstance(data.get("Id"), str) and isinstance(data.get("HostConfig"), dict):
+            inspected[data["Id"]] = data
+            running[data["Id"]] = isinstance(entry, dict) and entry.get("State") == "running"
+    names = {as_text(data.get("Name")).lstrip("/"): cid for cid, data in inspected.items()}
+
+    def resolve(ref: str) -> str:
+        if ref in inspected:
+            return ref
+        if ref in names:
+            return names[ref]
+        prefixed = [cid for cid in inspected if ref and cid.startswith(ref)]
+        return prefixed[0] if len(prefixed) == 1 else ""
+
+    def label(cid: str) -> str:
+        return "%s (%s)" % (as_text(inspected[cid].get("Name")).lstrip("/"), cid[:12])
+
+    reasons: Dict[str, List[str]] = {}
+    while True:
+        breaking = {}
+        for data in inspected.values():
+            for field, _namespace in NAMESPACE_MODES:
+                mode = as_text(data["HostConfig"].get(field))
+                target = resolve(mode[len("container:"):]) if mode.startswith("container:") else ""
+                if target in reasons:
+                    breaking[mode[len("container:"):]] = label(target)
+        found = {cid: [why for _rule, why in remap_breaks(data["HostConfig"], breaking)] for cid, data in inspected.items()}
+        found = {cid: why for cid, why in found.items() if why}
+        if found == reasons:
+            break
+        reasons = found
+    return [{"id": cid[:12], "name": as_text(inspected[cid].get("Name")).lstrip("/"), "running": running[cid], "reasons": why}
+            for cid, why in sorted(reasons.items(), key=lambda item: as_text(inspected[item[0]].get("Name")))]
+
+
 def run_report(config: Dict[str, Any]) -> int:
     """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
-    shorter list."""
-    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "swarm": "",
-                              "engine_version": "", "open_vulnerabilities": [], "error": ""}
+    shorter list. With allow_gpus, why GPU requests would still be refused (the NVIDIA Container
+    Toolkit's version unknown, or with known escapes), or ""."""
+    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "would_break": [], "swarm": "",
+                              "engine_version": "", "open_vulnerabilities": [], "error": "",
+                              "nvidia_toolkit_problem": (toolkit_problem(config) or "") if config["allow_gpus"] else ""}
     try:
         result.update(report(DockerAPI(config["docker_socket"]), config))
     except LookupFailed as err:

@@ -508,8 +508,10 @@ def probe_rootwork(sock_path: str, image: str) -> list:
 
 PROOF = "/due-probe-proof"
 # Run by the daemon from the container's files, it proves where it ran: only real root in the
-# host's user namespace can make a device node.
-PROVING_SCRIPT = "#!/bin/sh\nmknod %s-$(basename $0) c 1 3 2>/dev/null\nexec /bin/busybox $(basename $0) \"$@\"\n" % PROOF
+# host's user namespace can make a device node. busybox by its path: the daemon may run it with its
+# own PATH, which on Debian 13 and later has no /bin (and the busybox image's applets are there).
+PROVING_SCRIPT = ("#!/bin/sh\nname=$(/bin/busybox basename $0)\n/bin/busybox mknod %s-$name c 1 3 2>/dev/null\n"
+                  "exec /bin/busybox $name \"$@\"\n" % PROOF)
 
 
 def proving_image(sock_path: str, image: str) -> str:

@@ -32,7 +32,7 @@ TARGET = ROOT / "files" / "docker_userns_enforcement_plugin.py"
 MODULES = [
     "gojson", "config", "schemas", "request",
     "table_types", "table_container_types", "table_container_routes", "table_api_routes", "routes",
-    "lookups", "containers", "host_paths", "host_devices", "host_network", "mounts", "engine",
+    "lookups", "containers", "host_paths", "host_devices", "host_network", "mounts", "remap_effects", "engine",
     "context", "review", "rules_request", "rules_userns", "rules_features", "rules_cis", "rules_host_config",
     "rules_drivers", "rules_devices", "rules_network", "rules_root_work", "rules_engine",
     "policy", "audit_log",

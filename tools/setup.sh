@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a Debian machine, idempotently:
 #   - Debian packages (only the missing ones): docker.io, debootstrap,
-#     busybox-static, golang-go, make, python3-venv
+#     busybox-static, golang-go, make, python3-venv, gcc and libc6-dev (a test
+#     NSS module, tests/integration/test_nss_accounts.py)
 #   - a virtual environment with requirements-dev.txt, cached under
 #     $DOCKER_USERNS_DEV_CACHE (default /var/cache/docker-userns-dev) and keyed
 #     by the file's sha256, so an unchanged file reuses it.
@@ -13,7 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
 
-DEBIAN_PACKAGES=(docker.io debootstrap busybox-static golang-go make python3-venv)
+DEBIAN_PACKAGES=(docker.io debootstrap busybox-static golang-go make python3-venv gcc libc6-dev)
 
 install_debian_packages() {
     local missing=() pkg

@@ -4,7 +4,8 @@
 #   1. tools/setup.sh              Debian packages + cached virtual environment
 #   2. tools/outer-dockerd.sh      private Docker engine for the test hosts
 #   3. tools/build-host-image.sh   Debian 12, 13 and forky host images (built once, reused)
-#   4. the plugin's file is its package's build (tools/build_plugin.py --check),
+#   4. the plugin's file is its package's build (tools/build_plugin.py --check), the reviewed
+#      API's documents are its table's rendering (tools/gen_threat_model.py --check),
 #      yamllint, ansible-lint, ruff and mypy (pyproject.toml), pytest tests/ (unit, integration, fleet), the
 #      collection as users get it (pytest tests/collection), then
 #      `molecule test -s NAME` for every scenario
@@ -93,6 +94,7 @@ for part in $TEST_PARTS; do
     case "$part" in
         lint)
             run_part plugin-build python3 tools/build_plugin.py --check
+            run_part threat-model python3 tools/gen_threat_model.py --check
             run_part yamllint yamllint --strict .
             run_part ansible-lint ansible-lint --offline
             run_part ruff ruff check .

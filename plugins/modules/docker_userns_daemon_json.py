@@ -49,12 +49,10 @@ options:
       - Command that checks the new content before it is installed; C(%s) is replaced by the temporary file.
         For example C(dockerd --validate --config-file %s) (Docker 23 and later).
     type: str
-  backup:
-    description: Keep a timestamped copy of the old file next to it before it is changed.
-    type: bool
-    default: false
+# backup: the option of Ansible's own file modules, with their description.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.backup
 attributes:
   check_mode:
     support: full
@@ -166,13 +164,17 @@ stderr:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The collection's module_utils, or, in the standalone role, the copy its module_utils/ holds.
+try:
+    from ansible_collections.docker_hardening.userns.plugins.module_utils.docker_userns_files import read_text, replace_text, text_diff
+except ImportError:
+    from ansible.module_utils.docker_userns_files import read_text, replace_text, text_diff
+
 USERNS_KEY = "userns-remap"
 AUTHZ_KEY = "authorization-plugins"
-NEW_FILE_MODE = 0o644
 
 
 class DaemonJsonError(ValueError):
@@ -266,46 +268,10 @@ def merge_absent(config, authorization_plugin=None, remove_userns_remap=False, p
 # ---- worker --------------------------------------------------------------------
 
 
-def _validate_with_command(module, command, tmp_path):
-    if "%s" not in command:
-        module.fail_json(msg="validate must contain %%s, got %r" % command)
-    rc, out, err = module.run_command(command % tmp_path)
-    if rc != 0:
-        module.fail_json(
-            msg="the new daemon.json failed validation (%s); the file was not changed" % command,
-            rc=rc, stdout=out, stderr=err,
-        )
-
-
-def _write(module, path, content, existed, validate, backup):
-    """Validate the new content in a temp file next to ``path``, back up the old file, then rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=".daemon.json.", dir=directory)
-    backup_file = None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        if validate:
-            _validate_with_command(module, validate, tmp_path)
-        if existed and backup:
-            backup_file = module.backup_local(path)
-        module.atomic_move(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-    if not existed:
-        os.chmod(path, NEW_FILE_MODE)
-    return backup_file
-
-
 def ensure_daemon_json(module):
     params = module.params
     path = params["path"]
-    existed = os.path.exists(path)
-    before_text = ""
-    if existed:
-        with open(path, encoding="utf-8") as handle:
-            before_text = handle.read()
+    existed, before_text = read_text(path)
 
     try:
         before = parse_daemon_json(before_text, path)
@@ -320,18 +286,13 @@ def ensure_daemon_json(module):
 
     result = {"changed": bool(changes), "changes": changes, "config": after, "path": path, "existed": existed}
     if module._diff:
-        result["diff"] = {
-            "before": before_text if existed else "",
-            "after": render_daemon_json(after) if changes else before_text,
-            "before_header": path if existed else "%s (absent)" % path,
-            "after_header": path,
-        }
+        result["diff"] = text_diff(path, existed, before_text, render_daemon_json(after) if changes else before_text)
     if not changes or module.check_mode:
         return result
 
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         module.fail_json(msg="directory of %s does not exist; is Docker installed?" % path)
-    backup_file = _write(module, path, render_daemon_json(after), existed, params["validate"], params["backup"])
+    backup_file = replace_text(module, path, render_daemon_json(after), existed, params["backup"], params["validate"])
     if backup_file:
         result["backup_file"] = backup_file
     return result

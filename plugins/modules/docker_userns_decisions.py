@@ -13,8 +13,13 @@ description:
   - Reads the enforcement plugin's decision lines from the systemd journal of its service over a
     window, and reports, by rule, how many requests it refused (C(deny), enforce mode) and would
     have refused (C(would-deny), audit mode), with the first few examples of each.
-  - Gives a verdict, RV(ready), true when nothing was or would have been refused in the window; then
-    the host can switch from audit to enforce mode without refusing what it runs today.
+  - In observe mode (a host before remapping), it also counts by rule what remapping itself would
+    refuse or change (C(would-break) lines), and the requests the plugin decided in the window (its
+    C(stats) lines).
+  - Gives a verdict, RV(ready), true when the window is long enough (O(min_hours)), saw enough
+    requests (O(min_requests)), its journal is complete, and nothing was or would have been refused
+    and nothing would break (but the would-break rules in O(accept_would_break)); then the host can
+    switch to enforce mode without refusing or breaking what it runs today.
   - The window starts at O(since); by default when the plugin's configuration file last changed
     (a switch of mode or rules changes it), or 7 days ago when that file cannot be read.
   - Decisions about containers created from the images in O(ignore_images) are counted apart and
@@ -44,6 +49,21 @@ options:
     default: 3
   ignore_images:
     description: Decisions about creating containers from these images are counted in RV(ignored), not by rule.
+    type: list
+    elements: str
+    default: []
+  min_hours:
+    description: The shortest window, in hours, that can be ready; a shorter one is NOT ready (it saw too little).
+    type: float
+    default: 24
+  min_requests:
+    description: The fewest requests decided in the window (the plugin's C(stats) lines) that can be ready.
+    type: int
+    default: 100
+  accept_would_break:
+    description:
+      - Would-break rules the operator accepts, which then do not count against the verdict; for example
+        C(bind-ownership) once the owners of files in bind mounts have been checked.
     type: list
     elements: str
     default: []
@@ -80,12 +100,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ready:
-  description: True when the journal was read and nothing was or would have been refused in the window.
+  description:
+    - True when the journal was read, complete, for a window of at least O(min_hours) with at least O(min_requests)
+      requests, and nothing was or would have been refused and nothing would break in it.
   returned: always
   type: bool
   sample: false
 verdict:
-  description: The verdict in words, C(ready), C(NOT ready) with the rules (and dropped or unreadable lines), or C(no journal).
+  description:
+    - The verdict in words, C(ready), C(NOT ready) with the reasons (the rules, what would break, dropped or
+      unreadable lines, an incomplete journal, a short window, too few requests), or C(no journal).
   returned: always
   type: str
   sample: NOT ready (host-userns, managed-plugins)
@@ -100,6 +124,28 @@ counts:
   returned: always
   type: dict
   sample: {"would-deny": {"host-userns": 3, "managed-plugins": 1}}
+would_break:
+  description: The would-break rules seen in the window (observe mode), sorted; RV(counts) has them under C(would-break).
+  returned: always
+  type: list
+  elements: str
+  sample: [bind-ownership, remap-refuses]
+break_examples:
+  description: By would-break rule, the first O(examples) lines of the window, as in RV(examples), with the reason.
+  returned: always
+  type: dict
+requests:
+  description: Requests the plugin decided in the window, from its C(stats) lines (one a minute while requests come).
+  returned: always
+  type: int
+  sample: 5120
+window_hours:
+  description:
+    - How long the window is, in hours - from its start (or, when O(since) was given, from the oldest plugin line
+      read) to now; 0 when unknown.
+  returned: always
+  type: float
+  sample: 26.5
 examples:
   description:
     - By rule, the first O(examples) decisions of the window. C(user) is the client's name when Docker
@@ -154,6 +200,7 @@ error:
   type: str
 """
 
+import calendar
 import json
 import os
 import re
@@ -164,6 +211,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 DEFAULT_DAYS = 7
 DENIALS = ("deny", "would-deny")
+WOULD_BREAK = "would-break"
+STATS = '"event": "stats"'
 # The plugin writes each decision as one JSON object, always starting with these keys (json.dumps
 # of log_event's record). The cheap checks look for them as written: inside a JSON string every
 # quote is escaped, so a value can never spell them.
@@ -199,10 +248,25 @@ def example(record):
             "route": text("path"), "target": text("target"), "image": text("image"), "name": text("name")}
 
 
+def record_time(record):
+    """Seconds since the epoch of a plugin line's time (2026-11-29T18:26:30+0000), or None."""
+    try:
+        return calendar.timegm(time.strptime(str(record.get("time", "")), "%Y-%m-%dT%H:%M:%S%z")) - _offset(record["time"])
+    except (ValueError, KeyError):
+        return None
+
+
+def _offset(stamp):
+    sign, hours, minutes = (-1 if stamp[-5] == "-" else 1), int(stamp[-4:-2]), int(stamp[-2:])
+    return sign * (hours * 3600 + minutes * 60)
+
+
 def summarize(lines, ignore_images=(), examples=3):
-    """Count the decision lines of the plugin's journal (``journalctl -o cat``) by decision and rule."""
+    """Count the decision lines of the plugin's journal (``journalctl -o cat``) by decision and rule,
+    and the requests its stats lines count."""
     ignore_images = set(ignore_images)
-    summary: Dict[str, Any] = {"lines_read": 0, "counts": {}, "examples": {}, "ignored": 0, "unreadable": 0, "dropped": 0}
+    summary: Dict[str, Any] = {"lines_read": 0, "counts": {}, "examples": {}, "break_examples": {}, "ignored": 0, "unreadable": 0,
+                               "dropped": 0, "requests": 0, "oldest": None}
     counts, kept = summary["counts"], summary["examples"]
 
     def tally(decision, rule):
@@ -211,6 +275,16 @@ def summarize(lines, ignore_images=(), examples=3):
 
     for line in lines:
         summary["lines_read"] += 1
+        if STATS in line:
+            try:
+                stats = json.loads(line)
+                summary["requests"] += int(stats.get("requests", 0))
+                stamp = record_time(stats)
+                if stamp is not None and (summary["oldest"] is None or stamp < summary["oldest"]):
+                    summary["oldest"] = stamp
+            except (ValueError, TypeError, AttributeError):
+                summary["unreadable"] += 1
+            continue
         if EVENT not in line:
             dropped = DROPPED.match(line)
             if dropped:
@@ -229,17 +303,33 @@ def summarize(lines, ignore_images=(), examples=3):
             summary["ignored"] += 1
             continue
         tally(decision, rule)
+        stamp = record_time(record)
+        if stamp is not None and (summary["oldest"] is None or stamp < summary["oldest"]):
+            summary["oldest"] = stamp
         if decision in DENIALS and len(kept.setdefault(rule, [])) < examples:
             kept[rule].append(example(record))
+        elif decision == WOULD_BREAK and len(summary["break_examples"].setdefault(rule, [])) < examples:
+            summary["break_examples"][rule].append(dict(example(record), reason=str(record.get("reason") or "")))
     summary["rules"] = sorted({rule for decision in DENIALS for rule in counts.get(decision, {})})
+    summary["would_break"] = sorted(counts.get(WOULD_BREAK, {}))
     return summary
 
 
-def verdict(summary, error):
-    """(ready, the verdict in words): ready only when the journal was read and nothing was refused."""
+def verdict(summary, error, min_hours=0.0, min_requests=0, accepted=()):
+    """(ready, the verdict in words): ready only when the journal was read, complete, for a window
+    long and busy enough, and nothing was refused and nothing would break (but what is accepted)."""
     if error:
         return False, "no journal"
     reasons = list(summary["rules"])
+    breaking = [rule for rule in summary.get("would_break", []) if rule not in accepted]
+    if breaking:
+        reasons.append("would break: %s" % ", ".join(breaking))
+    if not summary.get("window_complete", True):
+        reasons.append("the journal does not reach back to the window's start")
+    if summary.get("window_hours", 0.0) < min_hours:
+        reasons.append("a window of %.1f h, under %g h" % (summary.get("window_hours", 0.0), min_hours))
+    if summary.get("requests", 0) < min_requests:
+        reasons.append("%d requests, under %d" % (summary.get("requests", 0), min_requests))
     if summary["dropped"]:
         reasons.append("%d lines dropped by journald" % summary["dropped"])
     if summary["unreadable"]:
@@ -329,7 +419,12 @@ def report_decisions(module):
         result["error"] = "journalctl not found: the plugin's decisions are in the systemd journal"
     else:
         result.update(read_journal(module, journalctl, params, since))
-    result["ready"], result["verdict"] = verdict(result, result["error"])
+    now = time.time()
+    start = calendar.timegm(time.strptime(start, "%Y-%m-%dT%H:%M:%SZ")) if start else result.pop("oldest", None)
+    result.pop("oldest", None)
+    result["window_hours"] = round((now - start) / 3600.0, 2) if start else 0.0
+    result["ready"], result["verdict"] = verdict(result, result["error"], params["min_hours"], params["min_requests"],
+                                                 params["accept_would_break"])
     return result
 
 
@@ -341,6 +436,9 @@ def main():
             config_path=dict(type="path", default="/etc/docker-userns-enforcement/config.json"),
             examples=dict(type="int", default=3),
             ignore_images=dict(type="list", elements="str", default=[]),
+            min_hours=dict(type="float", default=24.0),
+            min_requests=dict(type="int", default=100),
+            accept_would_break=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -17,9 +17,16 @@ description:
   - The flags Docker is started with, from the service's C(ExecStart) and the running daemon's command line.
   - The remap user's uid, the version of the Python that runs the plugin, whether systemd runs the host,
     and the kernel's limit on user namespaces.
+  - The remap user's subordinate id ranges, as Docker reads them (the lines of C(/etc/subuid) and C(/etc/subgid)
+    under the user's name or uid), and every uid in the first and gid in the second that the host's accounts
+    and groups use, as NSS knows them (C(getent passwd), C(getent group), and with O(lookup_each_id) a lookup
+    of each id by number, which LDAP, sssd and winbind answer even when they do not enumerate). Such an id
+    makes a container's user that host account.
   - The package that installed C(dockerd), its version, and the security fixes (CVE ids) its changelog names;
     distributions backport fixes without changing Docker's version, and the enforcement plugin refuses what
     the engine's known vulnerabilities reach unless it is told that they are fixed.
+  - With O(nvidia_toolkit), the version of the NVIDIA Container Toolkit, whose hook runs as real root for GPU containers;
+    the enforcement plugin refuses GPU requests unless it knows a version without known container-to-host escapes.
   - What already runs outside the remapping is not read here; the role asks the enforcement plugin
     itself (its C(--report) mode), so that the report and the plugin decide alike.
   - Never fails on what it finds and changes nothing. What it cannot read is reported as missing,
@@ -43,6 +50,20 @@ options:
   docker_socket:
     description: The daemon's Unix socket, where the enforcement plugin looks containers up; O(docker_socket) absent skips the check.
     type: path
+  nvidia_toolkit:
+    description:
+      - Read the NVIDIA Container Toolkit's version from C(nvidia-ctk --version) and from the installed packages
+        (C(nvidia-container-toolkit), C(nvidia-container-toolkit-base), C(libnvidia-container1),
+        C(libnvidia-container-tools), through C(dpkg-query) or C(rpm)).
+    type: bool
+    default: false
+  lookup_each_id:
+    description:
+      - Look up every id of the remap user's ranges by number through NSS, besides the accounts and groups NSS
+        enumerates. 65536 lookups per file take about a second with files alone, longer with nss-systemd or a
+        directory service (each miss may be a query to it).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -62,6 +83,11 @@ EXAMPLES = r"""
   docker_hardening.userns.docker_userns_host_info:
     remap_user: dockremap
   register: docker_host
+
+- name: Read a GPU host, with the NVIDIA Container Toolkit's version
+  docker_hardening.userns.docker_userns_host_info:
+    nvidia_toolkit: true
+  register: gpu_host
 """
 
 RETURN = r"""
@@ -108,6 +134,50 @@ remap_user_uid:
   description: The remap user's uid; null when there is no such user (or no O(remap_user)).
   returned: always
   type: int
+remap_ranges:
+  description: The remap user's ranges, the lines under its name or uid, in file order; empty without O(remap_user).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/subuid", "start": 100000, "count": 65536}, {"file": "/etc/subgid", "start": 100000, "count": 65536}]
+  contains:
+    file:
+      description: C(/etc/subuid) or C(/etc/subgid).
+      type: str
+    start:
+      description: The range's first id.
+      type: int
+    count:
+      description: How many ids it holds.
+      type: int
+remap_range_ids:
+  description:
+    - The uids of accounts in the remap user's C(/etc/subuid) ranges and the gids of groups (or of accounts' primary
+      groups) in its C(/etc/subgid) ranges, sorted by id; an id several names share is listed once per name.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/subuid", "kind": "uid", "id": 100000, "container_id": 0, "what": "user alice (uid 100000)"}]
+  contains:
+    file:
+      description: C(/etc/subuid) or C(/etc/subgid).
+      type: str
+    kind:
+      description: C(uid) (from C(/etc/subuid)) or C(gid) (from C(/etc/subgid)).
+      type: str
+    id:
+      description: The host id.
+      type: int
+    container_id:
+      description: The id a container sees for it (0, container root, for the first id of the first range).
+      type: int
+    what:
+      description: The account or group, in words.
+      type: str
+remap_ranges_error:
+  description: Why C(/etc/subuid) or C(/etc/subgid) could not be read (a line that is not C(name:start:count)); empty when they could.
+  returned: always
+  type: str
 python_executable:
   description: Whether O(python) exists and is executable.
   returned: always
@@ -153,6 +223,20 @@ engine_package_fixes:
   type: list
   elements: str
   sample: [CVE-2024-41110, CVE-2026-41568]
+nvidia_toolkit_version:
+  description:
+    - The NVIDIA Container Toolkit's version (C(1.17.8)), the lowest of those in RV(nvidia_toolkit_found)
+      (its packages are released together; one left behind keeps its flaws); empty when none was found or without
+      O(nvidia_toolkit).
+  returned: always
+  type: str
+  sample: 1.17.8
+nvidia_toolkit_found:
+  description: Where a toolkit version was read, and which; each entry is the source, a colon and the version it gave.
+  returned: always
+  type: list
+  elements: str
+  sample: ["nvidia-ctk --version: 1.17.8", "dpkg libnvidia-container1: 1.17.8-1"]
 """
 
 import gzip
@@ -161,9 +245,23 @@ import os
 import pwd
 import re
 import stat
-from typing import Set
+from typing import Any, Dict, Set
 
 from ansible.module_utils.basic import AnsibleModule
+
+# The collection's module_utils, or, in the standalone role, the copy its module_utils/ holds.
+try:
+    from ansible_collections.docker_hardening.userns.plugins.module_utils.docker_userns_subids import (
+        SUBGID,
+        SUBUID,
+        KnownIds,
+        SubidError,
+        known_in_ranges,
+        parse_subid,
+        ranges_of,
+    )
+except ImportError:
+    from ansible.module_utils.docker_userns_subids import SUBGID, SUBUID, KnownIds, SubidError, known_in_ranges, parse_subid, ranges_of
 
 USERNS_SECURITY_OPTION = "name=userns"
 
@@ -204,6 +302,23 @@ def lookup_uid(user):
         return pwd.getpwnam(user.split(":", 1)[0]).pw_uid
     except KeyError:
         return None
+
+
+def remap_ranges(user, uid, lookup_each_id):
+    """The remap user's ranges as Docker reads them (its name or uid), and the host ids they hold."""
+    names = (user,) if uid is None else (user, str(uid))
+    facts: Dict[str, Any] = {"remap_ranges": [], "remap_range_ids": [], "remap_ranges_error": ""}
+    for path, kind in ((SUBUID, "uid"), (SUBGID, "gid")):
+        try:
+            parsed = parse_subid(read_text(path) or "", path)
+        except SubidError as err:
+            facts["remap_ranges_error"] = str(err)
+            continue
+        ranges = ranges_of(parsed, names)
+        facts["remap_ranges"] += [{"file": path, "start": start, "count": count} for start, count in ranges]
+        facts["remap_range_ids"] += [{"file": path, "kind": kind, "id": number, "container_id": inside, "what": what}
+                                     for number, inside, what in known_in_ranges(KnownIds(kind, lookup_each_id), ranges)]
+    return facts
 
 
 def read_max_user_namespaces():
@@ -247,6 +362,45 @@ def read_gzip_text(path):
             return handle.read().decode("utf-8", "replace")
     except (OSError, EOFError):
         return None
+
+
+NVIDIA_TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container1", "libnvidia-container-tools")
+TOOLKIT_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
+def toolkit_version(text):
+    """The upstream x.y.z of a toolkit version: "1.17.8-1", "1:1.17.8-1" (a package's) -> "1.17.8"; "" when there is none."""
+    text = text.strip()
+    text = re.sub(r"^[0-9]+:", "", text).lstrip("v")  # a Debian epoch, a tag's v
+    match = TOOLKIT_VERSION.match(text)
+    return match.group(0) if match else ""
+
+
+def parse_nvidia_ctk_version(text):
+    """`nvidia-ctk --version` ("NVIDIA Container Toolkit CLI version 1.17.8\\ncommit: ...") -> "1.17.8"."""
+    match = re.search(r"\bversion\s+(v?[0-9][^\s]*)", text)
+    return toolkit_version(match.group(1)) if match else ""
+
+
+def parse_dpkg_versions(text):
+    """`dpkg-query --show --showformat '${Package}\\t${Status}\\t${Version}\\n'` -> {package: version}, installed ones only."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1].endswith(" installed") and parts[2]:
+            found[parts[0]] = parts[2]
+    return found
+
+
+def parse_rpm_versions(text):
+    """`rpm --query --queryformat '%{NAME}\\t%{VERSION}\\n'` -> {package: version} ("package X is not installed" skipped)."""
+    return dict(line.split("\t", 1) for line in text.splitlines() if line.count("\t") == 1 and line.split("\t")[1])
+
+
+def lowest_toolkit_version(versions):
+    """The lowest x.y.z among the versions found, or ""."""
+    numbers = [v for v in (toolkit_version(v) for v in versions) if v]
+    return min(numbers, key=lambda v: tuple(int(p) for p in v.split("."))) if numbers else ""
 
 
 def run(module, argv):
@@ -329,6 +483,27 @@ def engine_package(module, dockerd):
     return "", "", []
 
 
+def nvidia_toolkit_info(module):
+    """The NVIDIA Container Toolkit's version: the lowest that its CLI or any of its packages says."""
+    found = []
+    rc, out, _err = run(module, ["nvidia-ctk", "--version"])
+    version = parse_nvidia_ctk_version(out) if rc == 0 else ""
+    if version:
+        found.append(("nvidia-ctk --version", version))
+    packages = {}
+    if module.get_bin_path("dpkg-query"):
+        # One call for all; it exits 1 when some are not known, and still prints the others.
+        _rc, out, _err = run(module, ["dpkg-query", "--show", "--showformat", "${Package}\t${Status}\t${Version}\n"]
+                             + list(NVIDIA_TOOLKIT_PACKAGES))
+        packages = {"dpkg " + name: v for name, v in parse_dpkg_versions(out).items()}
+    if not packages and module.get_bin_path("rpm"):
+        _rc, out, _err = run(module, ["rpm", "--query", "--queryformat", "%{NAME}\t%{VERSION}\n"] + list(NVIDIA_TOOLKIT_PACKAGES))
+        packages = {"rpm " + name: v for name, v in parse_rpm_versions(out).items()}
+    found += sorted(packages.items())
+    return {"nvidia_toolkit_version": lowest_toolkit_version(v for _source, v in found),
+            "nvidia_toolkit_found": ["%s: %s" % item for item in found]}
+
+
 def docker_host_info(module):
     params = module.params
     facts = dockerd_info(module)
@@ -337,11 +512,16 @@ def docker_host_info(module):
     facts.update(engine_package=package, engine_package_version=version, engine_package_fixes=fixes)
     facts["dockerd_flags"] = service_flags(module, params["docker_service"])
     facts["remap_user_uid"] = lookup_uid(params["remap_user"]) if params["remap_user"] else None
+    if params["remap_user"]:
+        facts.update(remap_ranges(params["remap_user"].split(":", 1)[0], facts["remap_user_uid"], params["lookup_each_id"]))
+    else:
+        facts.update(remap_ranges=[], remap_range_ids=[], remap_ranges_error="")
     facts["python_executable"] = os.path.isfile(params["python"]) and os.access(params["python"], os.X_OK)
     facts["python_version"] = python_version(module, params["python"]) if facts["python_executable"] else ""
     facts["systemd_booted"] = os.path.isdir("/run/systemd/system")
     facts["max_user_namespaces"] = read_max_user_namespaces()
     facts["docker_socket_is_socket"] = is_socket(params["docker_socket"]) if params["docker_socket"] else None
+    facts.update(nvidia_toolkit_info(module) if params["nvidia_toolkit"] else {"nvidia_toolkit_version": "", "nvidia_toolkit_found": []})
     return facts
 
 
@@ -353,6 +533,8 @@ def main():
             python=dict(type="path", default="/usr/bin/python3"),
             count_objects=dict(type="bool", default=True),
             docker_socket=dict(type="path"),
+            nvidia_toolkit=dict(type="bool", default=False),
+            lookup_each_id=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )

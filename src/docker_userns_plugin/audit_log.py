@@ -34,7 +34,9 @@ def log_event(event: str, **fields: Any) -> None:
 
 
 def log_decision(decision: Decision, request: Optional[Request], payload: Any, config: Dict[str, Any]) -> None:
-    if decision.decision == "allow" and not config["log_allowed"]:
+    """One decision line (allowed requests only with log_allowed), and in observe mode one
+    would-break line for each thing remapping will refuse or change for the request."""
+    if decision.decision == "allow" and not config["log_allowed"] and not decision.effects:
         return
     source = payload if isinstance(payload, dict) else {}
     who = {
@@ -49,9 +51,12 @@ def log_decision(decision: Decision, request: Optional[Request], payload: Any, c
         who["target"] = route.target[:100]
     if request is not None and route.kind == CONTAINER_CREATE:
         who["name"] = create_name(request)[:100]
-        if decision.decision != "allow" and request.body:
+        if (decision.decision != "allow" or decision.effects) and request.body:
             try:
                 who["image"] = str(decode_body(CREATE_IMAGE_SCHEMA, request.body, "create body").get("Image", ""))[:200]
             except Exception:  # an unreadable body is the decision's reason already; logging must not fail
                 who["image"] = ""
-    log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
+    if decision.decision != "allow" or config["log_allowed"]:
+        log_event("decision", decision=decision.decision, rule=decision.rule, reason=decision.message, mode=config["mode"], **who)
+    for rule, why in decision.effects:
+        log_event("decision", decision="would-break", rule=rule, reason=why, mode=config["mode"], **who)

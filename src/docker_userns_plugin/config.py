@@ -17,6 +17,10 @@ DEFAULT_SOCKET = "/run/docker/plugins/%s.sock" % DEFAULT_NAME
 
 HOST_NAMESPACES = ("pid", "ipc", "network", "uts", "cgroup")
 
+# enforce refuses; audit allows and logs what it would refuse; observe does that too on a daemon
+# that does not remap yet, and also logs what remapping will refuse or change (would-break).
+MODES = ("enforce", "audit", "observe")
+
 DEFAULT_CONFIG: Dict[str, Any] = {
     "mode": "enforce",
     "log_allowed": False,
@@ -64,8 +68,8 @@ def validate_config(raw: Any) -> Dict[str, Any]:
         raise ConfigError("unknown key(s) %s; known keys: %s" % (", ".join(unknown), ", ".join(DEFAULT_CONFIG)))
     config = dict(DEFAULT_CONFIG)
     config.update(raw)
-    if config["mode"] not in ("enforce", "audit"):
-        raise ConfigError('mode must be "enforce" or "audit", not %r' % (config["mode"],))
+    if config["mode"] not in MODES:
+        raise ConfigError('mode must be "enforce", "audit" or "observe", not %r' % (config["mode"],))
     for key in ("log_allowed", "allow_copy_through_host_mounts", "allow_swarm", "deny_privileged", "deny_devices", "allow_gpus",
                 "allow_network_volumes"):
         if not isinstance(config[key], bool):

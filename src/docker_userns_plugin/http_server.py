@@ -30,6 +30,7 @@ DRAIN_TIMEOUT = LOOKUP_TIMEOUT + REQUEST_TIMEOUT + 2.0
 MAX_CONNECTIONS = 128
 LOOKUP_WORKERS = 8
 MAX_PENDING_LOOKUPS = 256
+STATS_INTERVAL = 60.0  # seconds between two stats lines, while requests come
 CONTENT_TYPE = b"application/vnd.docker.plugins.v1+json"
 
 
@@ -110,6 +111,8 @@ class Server:
         self.stopped = False
         self.drain_deadline = 0.0
         self.stats = {"connections": 0, "requests": 0, "deferred": 0}
+        self.stats_logged = 0  # requests counted by the last stats line
+        self.stats_due = 0.0  # when the next stats line may be written
 
     # -- control, from signal handlers or other threads ------------------------------------
 
@@ -155,7 +158,9 @@ class Server:
                         if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR) and conn.fd in connections:
                             self._read(conn)
                 self._expire_stalled()
+                self._log_stats()
         finally:
+            self._log_stats(final=True)
             for _ in self.workers:
                 self.jobs.put(None)
             for conn in list(connections.values()):
@@ -164,10 +169,22 @@ class Server:
             self.wake_reader.close()
             self.wake_writer.close()
 
+    def _log_stats(self, final: bool = False) -> None:
+        """A stats line with the requests decided since the last one, at most every STATS_INTERVAL:
+        the decision report counts them to know how much traffic a window saw."""
+        now = time.monotonic()
+        fresh = self.stats["requests"] - self.stats_logged
+        if fresh and (final or now >= self.stats_due):
+            log_event("stats", requests=fresh, interval=STATS_INTERVAL)
+            self.stats_logged = self.stats["requests"]
+            self.stats_due = now + STATS_INTERVAL
+
     def _poll_timeout(self) -> float:
         deadlines = [c.deadline for c in self.started]
         if self.draining:
             deadlines.append(self.drain_deadline)
+        if self.stats["requests"] != self.stats_logged:
+            deadlines.append(self.stats_due)
         if not deadlines:
             return -1
         return max(0.0, min(deadlines) - time.monotonic()) + 0.01

@@ -15,6 +15,7 @@ from .context import Context, Denial
 from .gojson import Undecodable, decode_body
 from .lookups import NO_LOOKUP, ContainerLookup, LookupFailed, OncePerRequest
 from .mounts import planned_mounts
+from .remap_effects import remap_breaks, remap_changes
 from .request import Request, Unroutable, split_uri
 from .routes import Route, classify
 from .rules_cis import rule_bind_mounts, rule_cap_add, rule_devices, rule_host_namespaces, rule_privileged
@@ -28,14 +29,21 @@ from .rules_request import rule_api_version, rule_form_body, rule_review, rule_u
 from .rules_root_work import rule_bind_sources, rule_held_volumes, rule_host_mount_copy, rule_volumes
 from .rules_userns import rule_host_userns, rule_joined_namespaces, rule_outside_container
 from .schemas import HOST_CONFIG_SCHEMA, SERVICE_SPEC_SCHEMA, effective_host_config
-from .table_types import CONTAINER_CREATE, REFUSED, SERVICE_WRITE
+from .table_types import CONTAINER_CREATE, OTHER, REFUSED, SERVICE_WRITE
 
-RULES: List[Callable[[Context, Dict[str, Any]], Optional[Denial]]] = [
+Rule = Callable[[Context, Dict[str, Any]], Optional[Denial]]
+
+# Every request: what the plugin can see of it, its API version, and the review of its parameters
+# and fields. For the routes no rule reads beyond that (kind "other": listings, inspects, pings),
+# these are all; the rest below look at their own kinds only.
+REQUEST_RULES: List[Rule] = [
     rule_unseen_body,
     rule_form_body,
     rule_host_userns,  # before the rest: a host user namespace is refused with the message clients know
     rule_api_version,
     rule_review,
+]
+RULES: List[Rule] = REQUEST_RULES + [
     rule_swarm,
     rule_managed_plugins,
     rule_checkpoint_dir,
@@ -75,6 +83,13 @@ class Decision(NamedTuple):
     rule: str
     message: str
     holds: Tuple[str, ...] = ()  # volumes nothing else may mount until the daemon answers (Holds)
+    effects: Tuple[Tuple[str, str], ...] = ()  # observe mode: (rule, why) of what remapping will refuse or change
+
+
+class Outcome(NamedTuple):
+    denial: Optional[Denial]
+    holds: Tuple[str, ...] = ()
+    effects: Tuple[Tuple[str, str], ...] = ()
 
 
 ALLOW = Decision(True, "allow", "", "")
@@ -124,29 +139,35 @@ def _task_template(request: Request, route: Route) -> Optional[Dict[str, Any]]:
     return template
 
 
-def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Optional[Denial], Tuple[str, ...]]:
-    """Run the rules: the first denial wins, or the volumes to hold if all allow. Never raises
-    for bad input: it denies."""
+def evaluate(request: Request, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Outcome:
+    """Run the rules: the first denial wins, or the volumes to hold if all allow; in observe mode,
+    also what remapping will refuse or change for a new container. Never raises for bad input: it
+    denies."""
     route = classify(request)
     if route.reviewed is None:
-        return Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses what it "
-                      "has not reviewed; upgrade the plugin if the daemon or client is newer than it"
-                      % (request.method, request.path[:200], VERSION)), ()
+        return Outcome(Denial("unreviewed-route", "%s %s is not a route this plugin (version %s) has reviewed, and it refuses "
+                              "what it has not reviewed; upgrade the plugin if the daemon or client is newer than it"
+                              % (request.method, request.path[:200], VERSION)))
     if route.kind == REFUSED:
-        return Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)), ()
+        return Outcome(Denial("refused-route", "%s %s is not allowed: %s" % (request.method, request.path[:200], route.reviewed.reason)))
+    effects: Tuple[Tuple[str, str], ...] = ()
     try:
         host_config = _host_config(request, route)
         mounts = planned_mounts(host_config) if route.kind == CONTAINER_CREATE and host_config else []
+        if config["mode"] == "observe" and route.kind == CONTAINER_CREATE and host_config:
+            effects = tuple(remap_breaks(host_config, {}) + remap_changes(mounts))
         ctx = Context(request, route, OncePerRequest(lookup), host_config, _task_template(request, route), mounts, [])
-        for rule in RULES:
+        for rule in REQUEST_RULES if route.kind == OTHER else RULES:
             denial = rule(ctx, config)
             if denial:
-                return denial, ()
+                return Outcome(denial, (), effects)
     except (Undecodable, Unroutable) as err:
-        return Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
+        return Outcome(Denial("unreadable-body", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
     except LookupFailed as err:
-        return Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)), ()
-    return None, tuple(dict.fromkeys(ctx.holds))
+        return Outcome(Denial("lookup-failed", "%s %s: %s; the plugin refuses what it cannot check" % (request.method, request.path, err)),
+                       (), effects)
+    return Outcome(None, tuple(dict.fromkeys(ctx.holds)), effects)
 
 
 def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LOOKUP) -> Tuple[Decision, Optional[Request]]:
@@ -159,9 +180,9 @@ def decide(payload: Any, config: Dict[str, Any], lookup: ContainerLookup = NO_LO
         return Decision(False, "deny", "unreadable-request", "the plugin cannot read this request: %s" % err), None
     if request.user and request.user in config["exempt_users"]:
         return Decision(True, "allow", "exempt-user", ""), request
-    denial, holds = evaluate(request, config, lookup)
+    denial, holds, effects = evaluate(request, config, lookup)
     if denial is None:
-        return (Decision(True, "allow", "", "", holds) if holds else ALLOW), request
-    if config["mode"] == "audit":
-        return Decision(True, "would-deny", denial.rule, denial.message), request
+        return (Decision(True, "allow", "", "", holds, effects) if holds or effects else ALLOW), request
+    if config["mode"] in ("audit", "observe"):
+        return Decision(True, "would-deny", denial.rule, denial.message, (), effects), request
     return Decision(False, "deny", denial.rule, denial.message), request

@@ -95,6 +95,9 @@ class ToolkitFlaw(NamedTuple):
 NVIDIA_TOOLKIT_FLAWS = (
     ToolkitFlaw("CVE-2024-0132", "1.16.2", "a crafted image's symlinks let the toolkit's hook mount host paths into the container (TOCTOU)"),
     ToolkitFlaw("CVE-2024-0133", "1.16.2", "a crafted image makes the toolkit create empty files on the host"),
+    ToolkitFlaw("CVE-2024-0134", "1.17.0", "symlinks the toolkit creates at container start can escape the container's root"),
+    ToolkitFlaw("CVE-2024-0135", "1.17.3", "a crafted image can modify a host binary (non-default configurations)"),
+    ToolkitFlaw("CVE-2024-0136", "1.17.3", "ldconfig of the container is run for the host (non-default configurations)"),
     ToolkitFlaw("CVE-2025-23359", "1.17.4", "the CVE-2024-0132 fix is bypassed by another race"),
     ToolkitFlaw("CVE-2025-23266", "1.17.8", "the container's environment (LD_PRELOAD) loads its own library into a hook running as real root"),
     ToolkitFlaw("CVE-2025-23267", "1.17.8", "the ldconfig hook follows a container's symlinks onto host paths"),
@@ -113,8 +116,9 @@ def toolkit_problem(config: Dict[str, Any]) -> Optional[str]:
                 "docker_userns_allow_gpus is set; set nvidia_toolkit in the plugin's config)")
     open_flaws = [f for f in NVIDIA_TOOLKIT_FLAWS if number < (engine_version_number(f.fixed_in) or (0, 0, 0))]
     if open_flaws:
+        newest = max((f.fixed_in for f in open_flaws), key=lambda v: engine_version_number(v) or (0, 0, 0))
         return ("the host's NVIDIA Container Toolkit %s has known container-to-host escapes: %s. Fixed in %s: upgrade it"
-                % (version, "; ".join("%s: %s" % (f.id, f.summary) for f in open_flaws), open_flaws[-1].fixed_in))
+                % (version, "; ".join("%s: %s" % (f.id, f.summary) for f in open_flaws), newest))
     return None
 
 

@@ -118,11 +118,17 @@ def volume_options_problem(options: Dict[str, str], config: Dict[str, Any], data
 
 
 def _volume_options(ctx: Context) -> Iterator[Tuple[Dict[str, str], str]]:
-    """(options, where) of every local volume the request would create with options."""
+    """(options, where) of every local volume the request would create with options, or mount
+    as it already is (a volume made before enforcement meets the same rules when it is used)."""
     if ctx.kind == CONTAINER_CREATE:
         for mount in ctx.mounts:
-            if mount.kind == "volume" and mount.options and mount.driver in ("", "local"):
+            if mount.kind != "volume":
+                continue
+            if mount.options and mount.driver in ("", "local"):
                 yield mount.options, mount.spelling
+            existing = ctx.lookup.volume(mount.source, "") if mount.source else None
+            if existing is not None and existing.driver == "local" and existing.options:
+                yield existing.options, "%s (the existing volume %s)" % (mount.spelling, existing.name)
     elif ctx.kind == VOLUME_CREATE and ctx.request.body:
         volume = decode_body(VOLUME_CREATE_SCHEMA, ctx.request.body, "volume")
         if volume.get("DriverOpts") and volume.get("Driver", "") in ("", "local"):

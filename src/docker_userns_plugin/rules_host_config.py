@@ -17,8 +17,8 @@ REMAP_REFUSES = (("Privileged", True, "--privileged"), ("PidMode", "host", "--pi
 def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     """Privileged containers and the host's pid and network namespaces give a container the host;
     the daemon refuses them while it remaps user namespaces. The plugin makes sure it does."""
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
-        return None
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or config["mode"] == "observe":
+        return None  # observe: the daemon does not remap yet; the policy logs these as would-break
     asked = [flag for field, value, flag in REMAP_REFUSES if ctx.host_config.get(field) == value]
     if asked and not ctx.lookup.daemon_info().remaps:
         return Denial("remap-refuses", "%s is not allowed: this daemon does not remap user namespaces (no userns-remap), "
@@ -26,14 +26,17 @@ def rule_remap_refuses(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]
     return None
 
 
-SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"container-create:HostConfig.SecurityOpt\"]"
+SECURITY_OPT_FIELD = "container-create:HostConfig.SecurityOpt"  # the allow_fields label that lifts this rule
+SECURITY_OPT_HELP = "an administrator can allow it with allow_fields [\"%s\"]" % SECURITY_OPT_FIELD
 # SELinux types that run a container unconfined.
 UNCONFINED_LABELS = ("disable", "type:spc_t", "type:unconfined_t")
 
 
 def security_opt_problem(option: str) -> Optional[str]:
-    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE and KEY:VALUE."""
-    key, _, value = option.strip().replace(":", "=", 1).partition("=")
+    """Why a --security-opt value is refused, or None. The daemon takes KEY=VALUE, and KEY:VALUE
+    when there is no "="."""
+    option = option.strip()
+    key, _, value = option.partition("=") if "=" in option else option.partition(":")
     if key == "no-new-privileges" and value in ("", "true", "false"):
         return None
     if key == "apparmor" and value and value != "unconfined":
@@ -49,7 +52,7 @@ def security_opt_problem(option: str) -> Optional[str]:
 
 
 def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
+    if ctx.kind != CONTAINER_CREATE or not ctx.host_config or SECURITY_OPT_FIELD in config["allow_fields"]:
         return None
     for option in ctx.host_config.get("SecurityOpt", []):
         problem = security_opt_problem(option)
@@ -59,11 +62,12 @@ def rule_security_opt(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
 
 
 def rule_masked_paths(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
-    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them."""
+    """A list in MaskedPaths or ReadonlyPaths replaces the daemon's defaults; only null keeps them.
+    An administrator lifts this per field with its allow_fields label."""
     if ctx.kind != CONTAINER_CREATE or not ctx.host_config:
         return None
     for field in ("MaskedPaths", "ReadonlyPaths"):
-        if field in ctx.host_config:
+        if field in ctx.host_config and "container-create:HostConfig.%s" % field not in config["allow_fields"]:
             return Denial("masked-paths", "%s is not allowed: a list replaces the paths of /proc and /sys the daemon hides or "
                           "makes read-only (--security-opt systempaths=unconfined sends an empty one), showing the host's "
                           "kernel and processes to the container; an administrator can allow it with allow_fields "

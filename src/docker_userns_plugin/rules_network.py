@@ -7,7 +7,6 @@ overlaps the host's routes or addresses would take the host's traffic.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .context import Context, Denial
@@ -64,6 +63,8 @@ INTERFACE_NAME = "com.docker.network.bridge.name"
 
 
 def _overlapping_route(value: str, routes: Tuple[str, ...]) -> Optional[str]:
+    import ipaddress  # only here: few requests create networks, and every plugin process would pay for it
+
     try:
         wanted = ipaddress.ip_network(value, strict=False)
     except ValueError:

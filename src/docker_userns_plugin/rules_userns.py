@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .containers import NAMESPACE_MODES, outside_reason
-from .context import Context, Denial, create_name
-from .lookups import Container
+from .context import Context, Denial, create_name, engine_flaws
+from .engine import BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR
+from .lookups import Container, LookupFailed
 from .table_types import ARCHIVE_WRITE, CONTAINER_CREATE, CONTAINER_ENTER, CONTAINER_START, EXEC_START
 
 BUILDX_HINT = (
     "; buildx's docker-container driver asks for the host user namespace: use the default "
     "docker driver instead (docker buildx use default)"
+)
+# buildx also falls back to that driver, on its own, when the daemon refuses its BuildKit session.
+BUILDX_FALLBACK_HINT = (
+    "; buildx started BuildKit in a container because this Docker (%s) refuses BuildKit builds (%s, fixed in %s): "
+    "build with the classic builder (DOCKER_BUILDKIT=0 docker build ...), or upgrade Docker"
 )
 
 USERNS_HOST_MESSAGE = (
@@ -28,9 +34,19 @@ def rule_host_userns(ctx: Context, config: Dict[str, Any]) -> Optional[Denial]:
     if ctx.kind == CONTAINER_CREATE and ctx.host_config is not None and ctx.host_config.get("UsernsMode") == "host":
         hint = ""
         if create_name(ctx.request).startswith("buildx_buildkit_"):
-            hint = BUILDX_HINT
+            hint = _buildx_hint(ctx, config)
         return Denial("host-userns", USERNS_HOST_MESSAGE + hint)
     return None
+
+
+def _buildx_hint(ctx: Context, config: Dict[str, Any]) -> str:
+    try:
+        version, found = engine_flaws(ctx, config, BUILDKIT_FRONTEND, BUILDKIT_GIT_SUBDIR)
+    except LookupFailed:
+        return BUILDX_HINT  # the refusal stands; only the hint is less precise
+    if found:
+        return BUILDX_FALLBACK_HINT % (version, ", ".join(v.id for v in found), found[0].fixed_in)
+    return BUILDX_HINT
 
 
 OUTSIDE_HELP = (

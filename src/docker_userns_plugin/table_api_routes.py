@@ -141,8 +141,9 @@ API_ROUTES = [
           "remapped", {
               "dockerfile": allow("the Dockerfile's path in the context"), "t": allow("the image's names"),
               "extrahosts": allow("written into the RUN containers' /etc/hosts"),
-              "remote": refuse("a git URL makes the daemon run git as real root on the host, on a repository the client "
-                               "chose (clone, fetch, submodules); an HTTP URL makes it download from the host's network "
+              "remote": one_of(("client-session",), "client-session is BuildKit's context from the client's own session; "
+                               "a git URL makes the daemon run git as real root on the host, on a repository the client "
+                               "chose (clone, fetch, submodules), and an HTTP URL makes it download from the host's network "
                                "namespace, where loopback-only services are reachable; send the context instead"),
               "q": allow("less output"), "nocache": allow("no cache"), "cachefrom": allow("images to take cache from"),
               "pull": allow("pulls base images again"), "rm": allow("removes intermediate containers"),

@@ -237,5 +237,9 @@ CHECKPOINT_CREATE_BODY = struct("a checkpoint (experimental daemons)", {
                            "real root"),
     "Exit": allow("stops the container after the checkpoint"),
 })
-# POST /commit: Docker 28.5 and older decode it like a create body and keep only Config.
-COMMIT_BODY = CREATE_BODY
+# POST /commit: the new image's Config. Docker 28.5 and older decode the body like a create body,
+# then validate its HostConfig and drop it; no container is made.
+COMMIT_BODY = merged("the committed image's Config", CONFIG, struct("", {
+    "HostConfig": allow("decoded and dropped by Docker 28.5 and older; nothing is made from it"),
+    "NetworkingConfig": allow("decoded and dropped by Docker 28.5 and older; nothing is made from it"),
+}))

@@ -27,6 +27,7 @@ DEV_CACHE = Path(os.environ.get("DOCKER_USERNS_DEV_CACHE", "/var/cache/docker-us
 COLLECTION = "docker_hardening.userns"
 ROLE = COLLECTION + ".docker_userns"
 MODULES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULE_UTILS = ("docker_userns_files", "docker_userns_subids")
 PLAYBOOKS = ("site", "audit", "remove")
 CORE_PIN = next(line for line in (ROOT / "requirements-dev.txt").read_text().splitlines() if line.startswith("ansible-core=="))
 
@@ -98,6 +99,9 @@ def test_tarball_holds_the_collection_with_real_modules(tarball):
         assert module.isfile(), "%s must be a real file (ansible-doc and galaxy-importer skip links)" % module.name
         for link in ("library/%s.py" % name, "roles/docker_userns/library/%s.py" % name):
             assert names[link].issym(), link
+    for name in MODULE_UTILS:
+        assert names["plugins/module_utils/%s.py" % name].isfile()
+        assert names["roles/docker_userns/module_utils/%s.py" % name].issym()
     for path in ("MANIFEST.json", "FILES.json", "meta/runtime.yml", "CHANGELOG.md", "changelogs/changelog.yaml",
                  "README.md", "LICENSE", "requirements.yml", "execution-environment.yml", "tests/sanity/ignore-2.19.txt",
                  "roles/docker_userns/README.md", "roles/docker_userns/meta/argument_specs.yml",
@@ -113,7 +117,7 @@ def test_tarball_leaves_out_what_only_the_tests_use(tarball):
     for left_out in ("molecule", "bench", "tools", ".ci", ".config", ".hypothesis", "build", "Makefile", "requirements-dev.txt",
                      "pyproject.toml"):
         assert left_out not in tops, left_out
-    assert not [name for name in members(tarball) if name.startswith(("tests/unit", "tests/integration", "tests/fleet", "tests/collection"))]
+    assert not [name for name in members(tarball) if name.startswith(("tests/unit", "tests/integration", "tests/fleet", "tests/collection", "tests/fixtures"))]
 
 
 def test_an_untracked_file_is_never_packed(workdir):
@@ -197,8 +201,9 @@ def test_modules_run_by_their_fully_qualified_names(installed, workdir):
     info = adhoc("docker_userns_host_info", "count_objects=false")
     assert isinstance(info["max_user_namespaces"], int) and "dockerd_flags" in info
     ranged = adhoc("docker_userns_subid_range", "path=%s name=collection-test" % subuid)
-    assert ranged["changed"] and ranged["start"] == 165536
-    assert subuid.read_text().splitlines() == ["someone:100000:65536", "collection-test:165536:65536"]
+    # The first multiple of 65536 from 100000 past someone's range; this machine's NSS knows no id there.
+    assert ranged["changed"] and ranged["start"] == 196608 and ranged["known_ids_checked"] == 65536
+    assert subuid.read_text().splitlines() == ["someone:100000:65536", "collection-test:196608:65536"]
     # This machine keeps no journal (no systemd as PID 1): never "ready", and why.
     decisions = adhoc("docker_userns_decisions", "config_path=%s" % (workdir / "no-config.json"))
     assert decisions["ready"] is False and decisions["verdict"] == "no journal" and decisions["error"]
@@ -245,11 +250,28 @@ def test_standalone_role_tarball_installs_and_resolves_its_modules(workdir):
     for name in MODULES:
         module = roles / "docker_userns" / "library" / (name + ".py")
         assert module.is_file() and not module.is_symlink()
+    for name in MODULE_UTILS:
+        shared = roles / "docker_userns" / "module_utils" / (name + ".py")
+        assert shared.is_file() and not shared.is_symlink()
     playbook = workdir / "standalone.yml"
     playbook.write_text("- hosts: all\n  gather_facts: false\n  roles:\n    - docker_userns\n")
     # Parsing resolves every task's module: unknown short names fail here.
     tasks = run(["ansible-playbook", "-i", "localhost,", playbook, "--list-tasks"], env=ansible_env(roles_path=roles), cwd=workdir).stdout
     assert "docker_userns : Read the Docker host" in tasks
+    # A module that imports the shared code runs from the installed role: the collection's import
+    # fails there, and the fallback finds the role's module_utils/ (no collection is installed).
+    subuid = workdir / "standalone-subuid"
+    subuid.write_text("")
+    uses = workdir / "standalone-modules.yml"
+    uses.write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Load the role, its library/ and module_utils/ with it\n"
+        "      ansible.builtin.import_role: {name: docker_userns, tasks_from: report_decisions.yml}\n"
+        "    - name: Give a user a range\n"
+        "      docker_userns_subid_range: {path: %s, name: standalone-test, known_ids: none}\n" % subuid)
+    run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3", uses],
+        env=ansible_env(roles_path=roles), cwd=workdir)
+    assert subuid.read_text() == "standalone-test:131072:65536\n"
     doc = run(["ansible-doc", "-t", "role", "-r", roles, "docker_userns"], env=ansible_env(), cwd=workdir).stdout
     assert "docker_userns_mode" in doc
 

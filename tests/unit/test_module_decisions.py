@@ -19,6 +19,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from conftest_modules import load_module, run_module
+from test_plugin_containers import FakeDaemon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import plugin_module  # noqa: F401 (puts src/ on sys.path)
@@ -32,7 +33,7 @@ HOST_USERNS = {"HostConfig": {"UsernsMode": "host"}}
 UNIT = "docker-userns-enforcement-plugin.service"
 
 
-def plugin_lines(capfd, requests, **config):
+def plugin_lines(capfd, requests, lookup=None, **config):
     """What the plugin writes to stderr (the journal) while it decides these (method, uri, body) requests."""
     server = plugin_service.Plugin(config_module.validate_config(config), None, "deny-userns-mode-host")
     capfd.readouterr()
@@ -40,7 +41,7 @@ def plugin_lines(capfd, requests, **config):
         payload = {"User": "", "RequestMethod": method, "RequestUri": uri, "RequestHeaders": {}}
         if body is not None:
             payload["RequestBody"] = base64.b64encode(json.dumps(body).encode()).decode()
-        server.authz_request(json.dumps(payload).encode())
+        server.authz_request(json.dumps(payload).encode(), lookup)
     return capfd.readouterr().err.splitlines()
 
 
@@ -214,3 +215,55 @@ def test_a_commands_output_is_summarized_as_it_streams(capfd, tmp_path):
 def test_a_failing_commands_status_and_errors_are_returned():
     rc, summary, err = mod.summarize_command(a_module(), ["sh", "-c", "echo Failed to parse timestamp: x >&2; exit 1"], [], 3)
     assert rc == 1 and err == "Failed to parse timestamp: x\n" and summary["lines_read"] == 0
+
+
+# --- observe mode: would-break, traffic and the window (issue 20) ----------------------------------
+
+
+OBSERVE_REQUESTS = [
+    ("POST", "/v1.41/containers/create?name=proxy", {"Image": "nginx", "HostConfig": {"NetworkMode": "host"}}),
+    ("POST", "/v1.41/containers/create?name=app", {"Image": "app", "HostConfig": {"Binds": ["/usr/share:/data"]}}),
+    ("POST", "/v1.41/containers/create?name=plain", {"Image": "busybox:local"}),
+]
+
+
+def stats(requests, when="2026-11-29T18:30:00+0000"):
+    return json.dumps({"time": when, "event": "stats", "requests": requests, "interval": 60.0})
+
+
+def test_observe_lines_count_what_would_break_by_rule_and_the_requests_seen(capfd):
+    lines = journal(plugin_lines(capfd, OBSERVE_REQUESTS, FakeDaemon(remaps=False), mode="observe"), [stats(250), stats(70)])
+    summary = mod.summarize(lines)
+    assert summary["counts"]["would-break"] == {"remap-refuses": 1, "bind-ownership": 1}
+    assert summary["would_break"] == ["bind-ownership", "remap-refuses"]
+    assert summary["rules"] == []  # nothing enforcement would refuse
+    assert summary["requests"] == 320
+    example = summary["break_examples"]["remap-refuses"][0]
+    assert example["name"] == "proxy" and example["image"] == "nginx" and "--network host" in example["reason"]
+    summary.update(window_complete=True, window_hours=30.0)
+    assert mod.verdict(summary, "", 24, 100) == (False, "NOT ready (would break: bind-ownership, remap-refuses)")
+    assert mod.verdict(summary, "", 24, 100, ["bind-ownership", "remap-refuses"]) == (True, "ready")
+
+
+@pytest.mark.parametrize("window, expected", [
+    (dict(window_complete=True, window_hours=30.0, requests=500), "ready"),
+    (dict(window_complete=True, window_hours=2.5, requests=500), "NOT ready (a window of 2.5 h, under 24 h)"),
+    (dict(window_complete=True, window_hours=30.0, requests=12), "NOT ready (12 requests, under 100)"),
+    (dict(window_complete=False, window_hours=30.0, requests=500), "NOT ready (the journal does not reach back to the window's start)"),
+])
+def test_ready_needs_a_long_enough_busy_enough_complete_window(window, expected):
+    summary = dict(mod.summarize([]), **window)
+    assert mod.verdict(summary, "", 24, 100)[1] == expected
+
+
+def test_the_window_of_a_given_since_runs_from_the_oldest_line_read(capsys, monkeypatch, tmp_path):
+    journalctl = tmp_path / "journalctl"
+    lines = "\n".join([stats(150, "2026-11-29T12:00:00+0000"), stats(10, "2026-11-29T18:00:00+0100")])
+    journalctl.write_text("#!/bin/sh\ncase \"$*\" in *--unit=*) printf '%%s\\n' '%s';; *) echo 1795000000.0 host x;; esac\n" % lines.replace("'", "'\\''"))
+    journalctl.chmod(0o755)
+    monkeypatch.setattr(mod.time, "time", lambda: 1795000000.0 + 0.0)
+    monkeypatch.setattr(mod.AnsibleModule, "get_bin_path", lambda self, name, *args, **kwargs: str(journalctl))
+    result = run_module(mod, capsys, {"since": "-2d", "min_hours": 1, "min_requests": 100})
+    oldest = mod.record_time({"time": "2026-11-29T12:00:00+0000"})
+    assert result["requests"] == 160 and result["window_hours"] == round((1795000000.0 - oldest) / 3600.0, 2)
+    assert mod.record_time({"time": "2026-11-29T18:00:00+0100"}) == mod.record_time({"time": "2026-11-29T17:00:00+0000"})

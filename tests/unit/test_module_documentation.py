@@ -8,11 +8,12 @@ A new module in plugins/modules/ fails here until RUNS below says how to run it.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
 
-from conftest_modules import MODULES, load_module, run_module
+from conftest_modules import MODULES, load_module, nss_stand_in, run_module
 
 COLLECTION = "docker_hardening.userns"
 # Keys Ansible itself adds to, or that every module may put in, a result; not documented per module.
@@ -37,6 +38,7 @@ def runs_of_daemon_json(module, tmp_path, monkeypatch, capsys):
 
 
 def runs_of_subid_range(module, tmp_path, monkeypatch, capsys):
+    nss_stand_in(monkeypatch, module)  # this machine's NSS would take seconds per run (65536 lookups)
     path = tmp_path / "subuid"
     args = {"path": str(path), "name": "dockremap"}
     results = [run_module(module, capsys, args, check_mode=True, diff=True),  # no file yet
@@ -53,10 +55,20 @@ def runs_of_subid_range(module, tmp_path, monkeypatch, capsys):
 def runs_of_host_info(module, tmp_path, monkeypatch, capsys):
     # This machine's own dockerd, users and kernel; no daemon answers at DOCKER_HOST (a live one
     # is in tests/integration/test_host_info_module.py).
+    # A stand-in nvidia-ctk for the toolkit's version (no GPU host here).
     monkeypatch.setenv("DOCKER_HOST", "unix://%s" % (tmp_path / "no-daemon.sock"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-ctk").write_text("#!/bin/sh\necho 'NVIDIA Container Toolkit CLI version 1.17.8'\n")
+    (bindir / "nvidia-ctk").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    nss_stand_in(monkeypatch, module, listed=[("uid", 100000, "user alice (uid 100000)")])
+    (tmp_path / "subuid").write_text("nobody:100000:65536\n")
+    monkeypatch.setattr(module, "SUBUID", str(tmp_path / "subuid"))
+    monkeypatch.setattr(module, "SUBGID", str(tmp_path / "subgid"))
     return [run_module(module, capsys, {}, check_mode=True),
             run_module(module, capsys, {"remap_user": "nobody", "docker_socket": str(tmp_path / "none.sock"),
-                                        "count_objects": False})]
+                                        "count_objects": False, "nvidia_toolkit": True})]
 
 
 def runs_of_decisions(module, tmp_path, monkeypatch, capsys):

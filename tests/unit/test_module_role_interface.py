@@ -38,15 +38,19 @@ def test_variable_tables_match_argument_specs():
 
 
 MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULE_UTILS_NAMES = ("docker_userns_files", "docker_userns_subids")
 
 
 def test_role_links_are_relative_and_reach_the_one_canonical_copy():
     # plugins/modules/ holds the real files (the collection's tooling skips symlinked modules);
-    # library/ and the standalone role's library/ link to them, files/ holds the plugin.
+    # library/ and the standalone role's library/ link to them, the role's module_utils/ to
+    # plugins/module_utils/ (a legacy role's module_utils/ is on the module_utils path), files/ holds the plugin.
     links = {ROLE / "files" / "docker_userns_enforcement_plugin.py": ROOT / "files" / "docker_userns_enforcement_plugin.py"}
     for name in MODULE_NAMES:
         links[ROLE / "library" / (name + ".py")] = ROOT / "plugins" / "modules" / (name + ".py")
         links[ROOT / "library" / (name + ".py")] = ROOT / "plugins" / "modules" / (name + ".py")
+    for name in MODULE_UTILS_NAMES:
+        links[ROLE / "module_utils" / (name + ".py")] = ROOT / "plugins" / "module_utils" / (name + ".py")
     for link, target in links.items():
         assert link.is_symlink(), link
         assert not os.path.isabs(os.readlink(link)), link
@@ -59,6 +63,20 @@ def test_every_module_is_linked_and_nothing_else():
     assert modules == sorted(name + ".py" for name in MODULE_NAMES)
     assert sorted(p.name for p in (ROOT / "library").iterdir()) == modules
     assert sorted(p.name for p in (ROLE / "library").iterdir()) == modules
+    shared = sorted(p.name for p in (ROOT / "plugins" / "module_utils").glob("*.py"))
+    assert shared == sorted(name + ".py" for name in MODULE_UTILS_NAMES)
+    assert sorted(p.name for p in (ROLE / "module_utils").iterdir()) == shared
+
+
+def test_modules_import_shared_code_the_collection_way_with_the_standalone_fallback():
+    # In the collection the first import resolves; in the standalone role (whose module_utils/ Ansible
+    # puts on the module_utils path) the second. Each shared name comes both ways.
+    for path in (ROOT / "plugins" / "modules").glob("*.py"):
+        text = path.read_text()
+        for name in MODULE_UTILS_NAMES:
+            collection = "ansible_collections.docker_hardening.userns.plugins.module_utils.%s import" % name
+            standalone = "from ansible.module_utils.%s import" % name
+            assert (collection in text) == (standalone in text), (path.name, name)
 
 
 # ---- meta/main.yml and handlers -------------------------------------------------------------
@@ -83,6 +101,22 @@ def test_every_handler_is_named_for_the_role_and_every_notify_reaches_one():
             notify = task.get("notify", [])
             notified.update([notify] if isinstance(notify, str) else notify)
     assert notified and notified <= set(handlers), notified - set(handlers)
+
+
+def test_internal_facts_carry_the_double_underscore_prefix():
+    # What the role sets for itself (register, set_fact, task vars) starts with "__docker_userns_":
+    # an inventory or extra variable spelled like a role variable (docker_userns_host ...) can
+    # never stand in for it, and it is never mistaken for one of the role's documented variables.
+    defaults = set(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
+    internal: set = set()
+    for path in [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]:
+        for task in _tasks(yaml.safe_load(path.read_text())):
+            internal.update([task["register"]] if "register" in task else [])
+            internal.update((task.get("ansible.builtin.set_fact") or {}).keys())
+            internal.update((task.get("vars") or {}).keys())
+    assert internal, "no register or set_fact found: the test reads nothing"
+    assert not internal & defaults
+    assert sorted(name for name in internal if not name.startswith("__docker_userns_")) == []
 
 
 def test_the_roles_namespace_is_the_collections():

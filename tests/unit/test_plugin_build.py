@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -226,3 +227,9 @@ def test_the_build_refuses_a_module_that_breaks_a_rule(tmp_path, modules, order,
 def test_no_module_is_long():
     longest = max((len(p.read_text().splitlines()), p.name) for p in plugin_module.PACKAGE_PATH.glob("*.py"))
     assert longest[0] <= 500, longest
+
+
+def test_the_contributing_guide_lists_every_module_once():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "contributing.md").read_text()
+    listed = re.findall(r"^\| `([a-z_]+)` \|", guide, re.M)
+    assert sorted(listed) == sorted(build_plugin.MODULES)

@@ -199,3 +199,13 @@ def test_requests_about_none_of_this_never_ask_the_version():
         body = {"Cmd": ["true"]} if uri.endswith("exec") else None
         verdict(authz(method, uri, body, {"Content-Type": "application/json", "Content-Length": "0" if body is None else "9"}), daemon)
     assert "version" not in daemon.questions
+
+
+def test_a_buildx_fallback_to_a_builder_container_says_why_where_buildkit_is_refused():
+    # buildx probes /grpc; refused there, it starts BuildKit in a container with --userns=host.
+    body = {"Image": "moby/buildkit:buildx-stable-1", "HostConfig": {"UsernsMode": "host", "Privileged": True}}
+    old = verdict(authz("POST", "/containers/create?name=buildx_buildkit_default", body), on("28.5.2"))
+    assert old.rule == "host-userns" and "userns=host is not allowed" in old.message
+    assert "refuses BuildKit builds" in old.message and "DOCKER_BUILDKIT=0" in old.message and "CVE-2026-33747" in old.message
+    new = verdict(authz("POST", "/containers/create?name=buildx_buildkit_mybuilder0", body), on("29.7.2"))
+    assert "docker buildx use default" in new.message and "refuses BuildKit" not in new.message

@@ -206,8 +206,13 @@ def test_a_volume_made_with_the_container_is_judged_by_the_options_it_is_made_wi
     assert not decide({"Mounts": [anonymous]}).allow
 
 
+def test_a_volume_that_mounts_a_device_is_refused_before_anything_is_copied():
+    daemon = FakeDaemon(volumes=volumes(disk=("local", {"type": "ext4", "device": "/dev/sdb1"})))
+    decision = decide({"Binds": ["disk:/d"]}, daemon)
+    assert not decision.allow and decision.rule == "volume-options"
+
+
 @pytest.mark.parametrize("host_config", [
-    {"Binds": ["disk:/d"]},
     {"Binds": ["remote:/d"]},
     {"Mounts": [{"Type": "volume", "Source": "new", "Target": "/d", "VolumeOptions": {"DriverConfig": {"Name": "sshfs"}}}]},
     {"Binds": ["/anonymous"], "VolumeDriver": "sshfs"},

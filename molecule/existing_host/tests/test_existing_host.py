@@ -1,4 +1,5 @@
-"""A host with containers and images: refused first, converged once accepted."""
+"""A host with containers, images, and accounts in dockremap's range: refused first (the range,
+then the data-root switch), converged once the range moved and the switch was accepted."""
 
 from hosttest.fixtures import REFUSAL, SNAPSHOT_DIR, docker_run
 
@@ -31,3 +32,35 @@ def test_plain_run_is_remapped(host, test_image):
     result = docker_run(host, test_image, "cat", "/proc/self/uid_map")
     assert result.rc == 0, result.stderr
     assert result.stdout.split()[:2] != ["0", "0"]
+
+
+def test_role_refused_the_range_that_holds_an_account_naming_it_and_what_to_do(host):
+    refusal = host.file(f"{SNAPSHOT_DIR}/range-refusal.txt").content_string
+    assert "user olduser (uid 100000), container uid 0 (/etc/subuid)" in refusal
+    assert "group olduser (gid 100000), container gid 0 (/etc/subgid)" in refusal
+    assert "delete dockremap's lines from /etc/subuid and /etc/subgid" in refusal
+    assert "usermod -u" in refusal and "docker_userns_accept_data_root_switch" in refusal
+
+
+def _range(host, path):
+    lines = [line for line in host.file(path).content_string.splitlines() if line.startswith("dockremap:")]
+    assert len(lines) == 1, lines
+    _name, start, count = lines[0].split(":")
+    return int(start), int(count)
+
+
+def test_the_new_range_holds_no_account_nor_group(host):
+    # 131072, the first multiple of 65536 from 100000, holds alignuser and aligngrp: the next one.
+    assert _range(host, "/etc/subuid") == (196608, 65536)
+    assert _range(host, "/etc/subgid") == (196608, 65536)
+    for account, uid in (("olduser", 100000), ("alignuser", 131072)):
+        assert host.user(account).uid == uid  # the accounts were left as they were
+    for number in (100000, 131072):
+        assert not 196608 <= number < 196608 + 65536
+
+
+def test_docker_remaps_into_the_new_range(host, test_image):
+    assert host.check_output("docker info --format '{{.DockerRootDir}}'") == "/var/lib/docker/196608.196608"
+    result = docker_run(host, test_image, "cat", "/proc/self/uid_map", "/proc/self/gid_map")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split() == ["0", "196608", "65536", "0", "196608", "65536"]

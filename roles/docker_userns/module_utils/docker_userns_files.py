@@ -1,0 +1,1 @@
+../../../plugins/module_utils/docker_userns_files.py
