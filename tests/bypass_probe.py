@@ -686,7 +686,7 @@ def probe_drivers(sock_path: str, image: str) -> list:
     request(sock_path, "POST", "/volumes/create", json_body({"Name": lair}))
     _status, answer = request(sock_path, "GET", "/volumes/%s" % lair)
     lair_dir = json.loads(answer)["Mountpoint"]
-    plugins, results, networks, volumes, made = [], [], [], [lair], []
+    plugins, results, networks, volumes, made = [], [], [], [], []
 
     def stand_in(kind: str, implements: str) -> tuple:
         plugin = FakePlugin(os.path.join(lair_dir, "%s.sock" % kind), implements)
@@ -749,6 +749,7 @@ def probe_drivers(sock_path: str, image: str) -> list:
             request(sock_path, "DELETE", "/volumes/%s" % name)
         for plugin in plugins:
             plugin.close()
+        request(sock_path, "DELETE", "/volumes/%s" % lair)  # last: its directory holds the stand-ins' sockets
     return results
 
 

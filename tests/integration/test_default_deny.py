@@ -225,9 +225,9 @@ def remove_made(dockerd: PrivateDockerd, made: List[Tuple[str, str]], lair: str,
     for kind, name in made:
         if kind != "container":
             dockerd.docker(kind, "rm", name)
-    dockerd.docker("volume", "rm", lair)
     for stand_in in plugins:
         stand_in.close()
+    dockerd.docker("volume", "rm", lair)  # last: its directory holds the stand-ins' sockets
 
 
 def test_without_the_plugin_a_driver_name_with_dotdot_makes_the_daemon_call_a_socket_in_a_volume(audit_daemon):
