@@ -2640,7 +2640,7 @@ def bind_socket(path: str) -> socket.socket:
 
 def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     """Containers outside the remapping (with why), enabled managed plugins not allowed, the
-    swarm state, and the engine's version with its known vulnerabilities less the recorded
+    containers that would not run once remapping is on (with why), the swarm state, and the engine's version with its known vulnerabilities less the recorded
     fixes; raise LookupFailed when the daemon cannot tell."""
     lookup = DaemonLookup(api)
     _status, listed = api.get("/containers/json?all=1")
@@ -2661,16 +2661,89 @@ def report(api: DockerAPI, config: Dict[str, Any]) -> Dict[str, Any]:
     _status, info = api.get("/info")
     swarm = info.get("Swarm") if isinstance(info, dict) else None
     version = lookup.engine_version()
-    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins,
+    return {"unremapped_containers": containers, "unremapped_plugins": outside_plugins, "would_break": would_break(api),
             "swarm": _text(swarm.get("LocalNodeState")) if isinstance(swarm, dict) else "",
             "engine_version": version,
             "open_vulnerabilities": [{"id": v.id, "fixed_in": v.fixed_in, "summary": v.summary} for v in open_vulnerabilities(version, config)]}
 
 
+# What cannot run once remapping is on, measured on Docker 20.10 and 26.1 (moby's daemon/daemon_unix.go
+# verifyPlatformContainerSettings refuses the first three at every start, v20.10.24 to docker-v29.7.2;
+# runc cannot mount /dev/mqueue for the fourth). --uts=host and --cgroupns=host run remapped.
+_REMAP_BREAKS: Tuple[Tuple[Callable[[Dict[str, Any]], bool], str], ...] = (
+    (lambda host: host.get("Privileged") is True, "runs privileged (--privileged), which the daemon refuses with remapping on"),
+    (lambda host: _text(host.get("NetworkMode")) == "host", "uses the host's network namespace (--network host), which the daemon refuses with remapping on"),
+    (lambda host: _text(host.get("PidMode")) == "host", "uses the host's pid namespace (--pid host), which the daemon refuses with remapping on"),
+    (lambda host: _text(host.get("IpcMode")) == "host",
+     "uses the host's ipc namespace (--ipc host): runc cannot mount /dev/mqueue from a remapped user namespace"),
+)
+
+
+def remap_breaks(inspected: Dict[str, Any], breaking: Dict[str, str]) -> List[str]:
+    """Why a container (the daemon's inspect answer) cannot run once user-namespace remapping is on: its own
+    settings, or joining the pid, ipc or network namespace of a container that cannot run either (``breaking``:
+    the reference as its mode writes it -> that container's label). Empty when it can run. A container in the
+    host user namespace (--userns=host) is not remapped, so nothing here stops it (it is reported as outside)."""
+    host = inspected.get("HostConfig")
+    if not isinstance(host, dict) or _text(host.get("UsernsMode")) == "host":
+        return []
+    reasons = [reason for applies, reason in _REMAP_BREAKS if applies(host)]
+    for field, namespace in _NAMESPACE_MODES:
+        mode = _text(host.get(field))
+        joined = breaking.get(mode[len("container:"):]) if mode.startswith("container:") else None
+        if joined:
+            reasons.append("shares the %s namespace of container %s, which cannot run remapped" % (namespace, joined))
+    return reasons
+
+
+def would_break(api: DockerAPI) -> List[Dict[str, Any]]:
+    """The containers that would not run once remapping is on, with why; raise LookupFailed when the daemon cannot
+    tell. Joins are followed to a fixed point (a container joining one that breaks breaks too); they name the
+    joined container by full ID, name or ID prefix, resolved as the daemon resolves them."""
+    _status, listed = api.get("/containers/json?all=1")
+    inspected: Dict[str, Dict[str, Any]] = {}
+    running: Dict[str, bool] = {}
+    for entry in listed if isinstance(listed, list) else []:
+        ref = _text(entry.get("Id")) if isinstance(entry, dict) else ""
+        status, data = api.get("/containers/%s/json" % quote(ref)) if ref else (404, None)
+        if status == 200 and isinstance(data, dict) and isinstance(data.get("Id"), str):
+            inspected[data["Id"]] = data
+            running[data["Id"]] = isinstance(entry, dict) and entry.get("State") == "running"
+    names = {_text(data.get("Name")).lstrip("/"): cid for cid, data in inspected.items()}
+
+    def resolve(ref: str) -> str:
+        if ref in inspected:
+            return ref
+        if ref in names:
+            return names[ref]
+        prefixed = [cid for cid in inspected if ref and cid.startswith(ref)]
+        return prefixed[0] if len(prefixed) == 1 else ""
+
+    breaking: Dict[str, str] = {}
+    reasons: Dict[str, List[str]] = {}
+    while True:
+        by_ref = {}
+        for data in inspected.values():
+            host = data.get("HostConfig") if isinstance(data.get("HostConfig"), dict) else {}
+            for field, _namespace in _NAMESPACE_MODES:
+                mode = _text(host.get(field)) if isinstance(host, dict) else ""
+                target = resolve(mode[len("container:"):]) if mode.startswith("container:") else ""
+                if target in breaking:
+                    by_ref[mode[len("container:"):]] = breaking[target]
+        found = {cid: remap_breaks(data, by_ref) for cid, data in inspected.items()}
+        found = {cid: why for cid, why in found.items() if why}
+        if found == reasons:
+            break
+        reasons = found
+        breaking = {cid: "%s (%s)" % (_text(inspected[cid].get("Name")).lstrip("/"), cid[:12]) for cid in reasons}
+    return [{"id": cid[:12], "name": _text(inspected[cid].get("Name")).lstrip("/"), "running": running[cid], "reasons": why}
+            for cid, why in sorted(reasons.items(), key=lambda item: _text(inspected[item[0]].get("Name")))]
+
+
 def run_report(config: Dict[str, Any]) -> int:
     """Print the report as one JSON object; a daemon that cannot tell gives "error", never a
     shorter list."""
-    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "swarm": "",
+    result: Dict[str, Any] = {"plugin_version": VERSION, "unremapped_containers": [], "unremapped_plugins": [], "would_break": [], "swarm": "",
                               "engine_version": "", "open_vulnerabilities": [], "error": ""}
     try:
         result.update(report(DockerAPI(config["docker_socket"]), config))

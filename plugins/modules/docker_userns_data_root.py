@@ -158,7 +158,9 @@ problems:
   type: list
   elements: str
 carried:
-  description: What the run copied - C(units) (layers, containers, volumes, metadata), C(files), C(directories), C(symlinks), C(other) (devices, FIFOs, sockets, whiteouts), C(hardlinks), C(bytes); C(resumed_units), kept from an interrupted run.
+  description:
+    - What the run copied - C(units) (layers, containers, volumes, metadata), C(files), C(directories), C(symlinks),
+      C(other) (devices, FIFOs, sockets, whiteouts), C(hardlinks), C(bytes); C(resumed_units), kept from an interrupted run.
   returned: O(action=carry), not in check mode
   type: dict
   sample: {units: 9, resumed_units: 0, files: 620, directories: 70, symlinks: 400, other: 2, hardlinks: 1, bytes: 4321280}
@@ -483,9 +485,9 @@ class Layout:
             chain = ""
             for diff_id in diff_ids:
                 chain = diff_id if not chain else "sha256:" + hashlib.sha256(("%s %s" % (chain, diff_id)).encode()).hexdigest()
-                cache = chains.get(chain.split(":", 1)[-1])
-                if cache:
-                    layers.append(cache)
+                layer = chains.get(chain.split(":", 1)[-1])
+                if layer:
+                    layers.append(layer)
             image_id = "sha256:" + image
             self.image_layers[image_id] = layers
             self.images.append({"id": image_id, "tags": tags.get(image_id, []), "size": 0})
@@ -1061,7 +1063,8 @@ class Carry:
         def size(units: List[str]) -> int:
             return sum(scans[name].bytes for name in units if name in scans)
         images = [dict(image, size=size(["overlay2/" + layer for layer in layout.image_layers.get(image["id"], [])])) for image in layout.images]
-        containers = [dict(container, size=size(["containers/" + container["id"]] + ["overlay2/" + layer for layer in layout.container_layers.get(container["id"], [])]))
+        containers = [dict(container, size=size(["containers/" + container["id"]]
+                                                + ["overlay2/" + layer for layer in layout.container_layers.get(container["id"], [])]))
                       for container in layout.containers]
         volumes = [dict(volume, size=size(["volumes/" + volume["name"]])) for volume in layout.volumes]
         unused_bytes = 0
@@ -1159,7 +1162,8 @@ class Carry:
         for unit in units:
             comparer.compare_unit(self.source, self.stage, unit)
         self.compare_skeleton()
-        progress.line("%s: compared %d entries, %d files byte for byte; swapping into place" % (progress.label, comparer.counts["entries"], comparer.counts["files"]))
+        progress.line("%s: compared %d entries, %d files byte for byte; swapping into place"
+                      % (progress.label, comparer.counts["entries"], comparer.counts["files"]))
         moved = self.swap()
         progress.line("%s: done; %s" % (progress.label, ("what was at the target is in %s" % moved) if moved else "nothing was at the target"))
         counts = dict(copier.counts, units=len(units) - len(kept), resumed_units=len(kept))
@@ -1321,7 +1325,8 @@ def run(module: Any) -> Dict[str, Any]:
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             job.roll_back()
-            module.fail_json(msg="The disk filled up during the carry (%s): it was rolled back, the source is untouched. Free space, then run again." % err, **result)
+            module.fail_json(msg="The disk filled up during the carry (%s): it was rolled back, the source is untouched. Free space, then run again."
+                             % err, **result)
         module.fail_json(msg="The carry stopped (%s). The source is untouched; run again to resume, or abort it (action=abort). Journal: %s"
                          % (err, job.journal.path), **result)
     except CarryError as err:
