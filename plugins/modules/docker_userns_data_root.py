@@ -287,7 +287,11 @@ def parse_subid(text: str, uid: Optional[int], name: str) -> List[Tuple[int, int
     return by_uid or by_name
 
 
-def load_maps(remap_user: str, subuid: str = "/etc/subuid", subgid: str = "/etc/subgid") -> Optional[Tuple[IdMap, IdMap]]:
+SUBUID = "/etc/subuid"
+SUBGID = "/etc/subgid"
+
+
+def load_maps(remap_user: str) -> Optional[Tuple[IdMap, IdMap]]:
     """(uid map, gid map) of the remap user (Docker looks both up by the user), None when it has no ranges."""
     name = remap_user.split(":", 1)[0]
     try:
@@ -295,7 +299,7 @@ def load_maps(remap_user: str, subuid: str = "/etc/subuid", subgid: str = "/etc/
     except KeyError:
         uid = None
     maps = []
-    for path in (subuid, subgid):
+    for path in (SUBUID, SUBGID):
         try:
             with open(path, encoding="utf-8") as handle:
                 ranges = parse_subid(handle.read(), uid, name)
@@ -1236,10 +1240,7 @@ class Carry:
                     moves.append((os.path.join(self.target, rel), os.path.join(aside, rel)))
                 moves.append((os.path.join(self.stage, rel), os.path.join(self.target, rel)))
         for src, dst in moves:
-            os.makedirs(os.path.dirname(dst), mode=0o700, exist_ok=True)
-            journal.data["swaps"].append([src, dst])
-            journal.save()
-            os.rename(src, dst)
+            self.swap_one(src, dst)
         if not self.forward:
             st = os.lstat(self.target)
             os.chown(self.target, 0, 0)
@@ -1250,6 +1251,13 @@ class Carry:
         journal.data.update(phase="done", swaps=[], finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), moved_aside=moved)
         journal.save()
         return moved
+
+    def swap_one(self, src: str, dst: str) -> None:
+        """One rename of the swap, recorded in the journal before it is made (undo_swap reverses it)."""
+        os.makedirs(os.path.dirname(dst), mode=0o700, exist_ok=True)
+        self.journal.data["swaps"].append([src, dst])
+        self.journal.save()
+        os.rename(src, dst)
 
     def finished(self, scans: Dict[str, UnitScan]) -> bool:
         """Whether the target holds this very carry, finished, of a source unchanged since."""

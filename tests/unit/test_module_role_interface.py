@@ -37,7 +37,7 @@ def test_variable_tables_match_argument_specs():
     assert result.returncode == 0, result.stderr
 
 
-MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_data_root", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
 
 
 def test_role_links_are_relative_and_reach_the_one_canonical_copy():
