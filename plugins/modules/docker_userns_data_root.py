@@ -68,6 +68,12 @@ options:
     description: Space, in MiB, that must stay free on the data directory's file system after the carry.
     type: int
     default: 1024
+  planned_count:
+    description:
+      - When the remap user has no range yet (the role creates it later in the same run), check the ids of a forward
+        carry against a range of this many ids; 0 leaves that check to the carry itself.
+    type: int
+    default: 0
   verify:
     description: After the copy, compare every copied file with its source byte for byte (metadata is always compared).
     type: bool
@@ -1047,6 +1053,11 @@ class Carry:
         self.source = self.data_root if self.forward else remapped
         self.target = remapped if self.forward else self.data_root
         self.shift = Shift(maps[0], maps[1], self.forward) if maps else None
+        if maps is None and self.forward and params.get("planned_count"):
+            planned = IdMap([(0, params["planned_count"])])  # where it will start is not known yet; its size is
+            self.check_shift: Optional[Shift] = Shift(planned, planned, True)
+        else:
+            self.check_shift = self.shift
         self.carry_dir = os.path.join(self.data_root, CARRY_DIR)
         self.stage = os.path.join(self.carry_dir, "stage")
         self.journal = Journal(self.carry_dir)
@@ -1060,7 +1071,7 @@ class Carry:
             return Layout(self.source or self.data_root), {}, problems
         layout = Layout(self.source)
         problems.extend(layout.problems)
-        scans = {unit.name: scan_unit(self.source, unit, self.shift, problems) for unit in layout.units()}
+        scans = {unit.name: scan_unit(self.source, unit, self.check_shift, problems) for unit in layout.units()}
         return layout, scans, problems
 
     def describe(self, layout: Layout, scans: Dict[str, UnitScan]) -> Dict[str, Any]:
@@ -1301,6 +1312,9 @@ def run(module: Any) -> Dict[str, Any]:
     if params["action"] == "inventory":
         return result
     # action == carry
+    if maps is None and module.check_mode:
+        result["changed"] = bool(layout.holds_data())  # the range comes later in the run that this check mode previews
+        return result
     if maps is None:
         module.fail_json(msg="%s has no range in /etc/subuid and /etc/subgid yet: create it first (the role's subids step)" % params["remap_user"], **result)
     if finished:
@@ -1353,6 +1367,7 @@ def main() -> None:
             direction=dict(type="str", choices=["forward", "back"], default="forward"),
             action=dict(type="str", choices=["inventory", "carry", "abort"], default="inventory"),
             reserve_mb=dict(type="int", default=1024),
+            planned_count=dict(type="int", default=0),
             verify=dict(type="bool", default=True),
             progress_log=dict(type="path"),
             docker_pidfile=dict(type="path", default="/var/run/docker.pid"),
