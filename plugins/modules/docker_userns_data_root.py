@@ -652,9 +652,10 @@ class UnitScan:
         self.fingerprint = ""
 
 
-def scan_unit(root: str, unit: Unit, shift: Optional[Shift], problems: List[str], limit: int = 20) -> UnitScan:
+def scan_unit(root: str, unit: Unit, shift: Optional[Shift], problems: List[str], limit: int = 20, mounts: bool = True) -> UnitScan:
     """Stat every entry of a unit: its size on disk, its count, a fingerprint (what changes when anything in it
-    changes) and the problems a carry would meet (ids with no place in the target, mount points)."""
+    changes) and the problems a carry would meet (ids with no place in the target; with ``mounts``, mount points:
+    while Docker runs, a running container's layers are mounted, which only a carry minds)."""
     result = UnitScan()
     digest = hashlib.blake2b(digest_size=16)
     top = os.path.join(root, unit.name)
@@ -673,8 +674,9 @@ def scan_unit(root: str, unit: Unit, shift: Optional[Shift], problems: List[str]
         digest.update(("%s\0%o\0%d\0%d\0%d\0%d\0%d\0%d\0%d\n" % (rel, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns,
                                                                st.st_ctime_ns, st.st_ino, st.st_nlink)).encode("utf-8", "surrogateescape"))
         path = os.path.join(top, rel) if rel else top
-        if st.st_dev != device and len(problems) < limit:
-            problems.append("%s is a mount point (another file system): unmount it, Docker must be stopped" % path)
+        if st.st_dev != device:
+            if mounts and len(problems) < limit:
+                problems.append("%s is a mount point (another file system): unmount it, Docker must be stopped" % path)
             continue
         if shift is not None and entry_rule(unit, rel) == SHIFT and len(problems) < limit:
             if shift.uid(st.st_uid) is None or shift.gid(st.st_gid) is None:
@@ -1065,13 +1067,13 @@ class Carry:
 
     # -- inventory --
 
-    def inventory(self) -> Tuple[Layout, Dict[str, UnitScan], List[str]]:
+    def inventory(self, mounts: bool) -> Tuple[Layout, Dict[str, UnitScan], List[str]]:
         problems: List[str] = []
         if not self.source or not os.path.isdir(self.source):
             return Layout(self.source or self.data_root), {}, problems
         layout = Layout(self.source)
         problems.extend(layout.problems)
-        scans = {unit.name: scan_unit(self.source, unit, self.check_shift, problems) for unit in layout.units()}
+        scans = {unit.name: scan_unit(self.source, unit, self.check_shift, problems, mounts=mounts) for unit in layout.units()}
         return layout, scans, problems
 
     def describe(self, layout: Layout, scans: Dict[str, UnitScan]) -> Dict[str, Any]:
@@ -1295,7 +1297,7 @@ def run(module: Any) -> Dict[str, Any]:
             result["moved_aside"] = ""
         result.update(inventory={}, space={})
         return result
-    layout, scans, problems = job.inventory()
+    layout, scans, problems = job.inventory(mounts=params["action"] == "carry")
     result["problems"] = problems
     result["inventory"] = job.describe(layout, scans)
     target_layout = Layout(job.target) if job.target and os.path.isdir(job.target) else None
