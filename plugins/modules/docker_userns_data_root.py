@@ -234,6 +234,7 @@ COPY_CHUNK = 1 << 30
 COMPARE_CHUNK = 1 << 20
 PROGRESS_SECONDS = 2.0
 SYNC_SECONDS = 5.0
+SYNC_BYTES = 256 << 20
 
 
 class CarryError(Exception):
@@ -1160,6 +1161,7 @@ class Carry:
         self.make_skeleton()
         last_sync = time.monotonic()
         unsynced: Dict[str, str] = {}
+        unsynced_bytes = 0
         for unit in units:
             if unit.name in kept:
                 continue
@@ -1169,9 +1171,12 @@ class Carry:
             if unit.kind == "layer":
                 self.link_layer(unit)
             unsynced[unit.name] = scans[unit.name].fingerprint
-            if time.monotonic() - last_sync >= SYNC_SECONDS:
+            unsynced_bytes += scans[unit.name].bytes
+            # Recorded every few seconds, or sooner after much data: what a resume keeps, at the cost of a sync.
+            if time.monotonic() - last_sync >= SYNC_SECONDS or unsynced_bytes >= SYNC_BYTES:
                 self.record(unsynced)
                 last_sync = time.monotonic()
+                unsynced_bytes = 0
         self.record(unsynced)
         progress.report()
         progress.line("%s: copied %d parts (%d kept from an interrupted run); comparing" % (progress.label, len(units) - len(kept), len(kept)))
