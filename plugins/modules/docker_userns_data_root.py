@@ -203,6 +203,7 @@ pending:
 """
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -1039,6 +1040,19 @@ def docker_running(pidfile: str) -> Optional[int]:
     return int(text) if comm == "dockerd" else None
 
 
+def hold_lock(carry_dir: str) -> Optional[int]:
+    """An exclusive lock on the carry directory for the rest of this process (two carries at once would undo each
+    other's work); None when another process holds it."""
+    os.makedirs(carry_dir, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(carry_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def remove_tree(path: str) -> None:
     if os.path.lexists(path):
         shutil.rmtree(path)
@@ -1295,7 +1309,14 @@ def run(module: Any) -> Dict[str, Any]:
         module.fail_json(msg="%s has no range in /etc/subuid and /etc/subgid: the remapped data directory cannot be named" % params["remap_user"], **result)
     if params["action"] == "abort":
         if result["pending"] is not None and not module.check_mode:
-            result["moved_aside"] = job.roll_back()
+            lock = hold_lock(job.carry_dir)
+            if lock is None:
+                module.fail_json(msg="A carry runs on %s: wait for it, or stop it first" % job.data_root, **result)
+                return result  # (fail_json exits)
+            try:
+                result["moved_aside"] = job.roll_back()
+            finally:
+                os.close(lock)
             result["changed"] = True
         else:
             result["changed"] = result["pending"] is not None
@@ -1341,6 +1362,18 @@ def run(module: Any) -> Dict[str, Any]:
                           "before_header": job.target, "after_header": job.target}
     if module.check_mode:
         return result
+    lock = hold_lock(job.carry_dir)
+    if lock is None:
+        module.fail_json(msg="Another carry runs on %s (it holds %s/lock)" % (job.data_root, job.carry_dir), **result)
+        return result  # (fail_json exits)
+    try:
+        return locked_carry(module, job, layout, scans, result)
+    finally:
+        os.close(lock)  # (a module's process ends here anyway; tests run it in theirs)
+
+
+def locked_carry(module: Any, job: Carry, layout: Layout, scans: Dict[str, UnitScan], result: Dict[str, Any]) -> Dict[str, Any]:
+    params = module.params
     pid = docker_running(params["docker_pidfile"])
     if pid is not None:
         module.fail_json(msg="Docker runs (pid %d, %s): stop it and its socket (systemctl stop docker.socket docker.service) before a carry"

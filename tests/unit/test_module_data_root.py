@@ -572,3 +572,17 @@ def test_a_remapped_tree_as_docker_makes_it_goes_back_with_host_roots_entries_ke
     assert back["overlay2/%s/diff/etc/mtab" % INIT]["owner"] == (0, 0)
     assert back["overlay2/%s/diff/home/app/data" % LAYER]["owner"] == (1000, 2000)
     assert back["containers/%s/hosts" % CONTAINER]["owner"] == (0, 0) and back["."]["owner"] == (0, 0)
+
+
+def test_a_second_carry_while_one_runs_is_refused(tmp_path, subids, capsys):
+    root = data_root(tmp_path / "docker")
+    holder = subprocess.Popen(["python3", "-c", "import fcntl, os, sys, time; os.makedirs(sys.argv[1], exist_ok=True); "
+                               "fd = os.open(sys.argv[1] + '/lock', os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); "
+                               "print('held', flush=True); time.sleep(60)", str(root / mod.CARRY_DIR)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        result = carry(capsys, root)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.get("failed") and "Another carry runs" in result["msg"] and not (root / REMAPPED).exists()
