@@ -876,21 +876,8 @@ def copy_data(src_fd: int, dst_fd: int, st: os.stat_result) -> None:
     if size and st.st_blocks * 512 >= size:
         copy_range(src_fd, dst_fd, 0, size)  # no hole can hide in a file whose blocks cover its size
     else:
-        offset = 0
-        while offset < size:
-            try:
-                data = os.lseek(src_fd, offset, os.SEEK_DATA)
-            except OSError as err:
-                if err.errno == errno.ENXIO:
-                    break  # only a hole from here on
-                if err.errno != errno.EINVAL:
-                    raise
-                data = offset  # the file system cannot tell: copy everything
-                hole = size
-            else:
-                hole = os.lseek(src_fd, data, os.SEEK_HOLE)
-            copy_range(src_fd, dst_fd, data, min(hole, size))
-            offset = hole
+        for start, end in data_segments(src_fd, size):
+            copy_range(src_fd, dst_fd, start, end)
     os.ftruncate(dst_fd, size)
 
 
@@ -978,17 +965,61 @@ def has_xattrs(path: str) -> bool:
         return False
 
 
+def data_segments(fd: int, end: int, start: int = 0) -> Iterator[Tuple[int, int]]:
+    """The (start, end) ranges of a file between ``start`` and ``end`` that hold data (SEEK_DATA/SEEK_HOLE); the
+    whole range where the file system cannot tell."""
+    offset = start
+    while offset < end:
+        try:
+            data = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as err:
+            if err.errno == errno.ENXIO:
+                return  # only a hole from here on
+            if err.errno != errno.EINVAL:
+                raise
+            yield offset, end
+            return
+        if data >= end:
+            return
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+        yield data, hole
+        offset = hole
+
+
 def same_content(src: str, dst: str) -> None:
+    """The copy holds the source's bytes: its data segments compared, and the source's holes read as zeros in the
+    copy (where the copy has data there at all). A sparse file is compared without reading its holes."""
     with open(src, "rb", buffering=0) as one, open(dst, "rb", buffering=0) as two:
-        offset = 0
-        while True:
-            a = one.read(COMPARE_CHUNK)
-            b = two.read(COMPARE_CHUNK)
-            if a != b:
-                raise CarryError("%s differs from %s after byte %d" % (dst, src, offset))
-            if not a:
-                return
-            offset += len(a)
+        size = os.fstat(one.fileno()).st_size
+        if os.fstat(two.fileno()).st_size != size:
+            raise CarryError("%s does not have the size of %s" % (dst, src))
+        checked = 0
+        for start, end in data_segments(one.fileno(), size):
+            zeros_in_copy(two.fileno(), checked, start, dst)
+            compare_range(one.fileno(), two.fileno(), start, end, src, dst)
+            checked = end
+        zeros_in_copy(two.fileno(), checked, size, dst)
+
+
+def compare_range(fd_one: int, fd_two: int, start: int, end: int, src: str, dst: str) -> None:
+    offset = start
+    while offset < end:
+        count = min(COMPARE_CHUNK, end - offset)
+        a = os.pread(fd_one, count, offset)
+        if not a or a != os.pread(fd_two, count, offset):
+            raise CarryError("%s differs from %s after byte %d" % (dst, src, offset))
+        offset += len(a)
+
+
+def zeros_in_copy(fd: int, start: int, end: int, dst: str) -> None:
+    """A hole of the source: the copy must hold zeros there (a hole, or data that is zeros)."""
+    for seg_start, seg_end in data_segments(fd, end, start):
+        offset = seg_start
+        while offset < seg_end:
+            data = os.pread(fd, min(COMPARE_CHUNK, seg_end - offset), offset)
+            if not data or data.count(0) != len(data):
+                raise CarryError("%s holds data where its source has a hole (byte %d)" % (dst, offset))
+            offset += len(data)
 
 
 # ---- the journal ------------------------------------------------------------------------------------

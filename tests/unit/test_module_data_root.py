@@ -586,3 +586,25 @@ def test_a_second_carry_while_one_runs_is_refused(tmp_path, subids, capsys):
         holder.kill()
         holder.wait()
     assert result.get("failed") and "Another carry runs" in result["msg"] and not (root / REMAPPED).exists()
+
+
+def test_the_comparison_reads_no_holes_yet_finds_a_changed_byte_and_data_where_a_hole_was(tmp_path):
+    src = tmp_path / "src"
+    with open(src, "wb") as handle:
+        handle.seek(4 << 20)
+        handle.write(b"data")
+        handle.truncate(8 << 20)
+    same = tmp_path / "same"
+    with open(same, "wb") as handle:  # zeros written where the source has holes: the same bytes
+        handle.write(src.read_bytes())
+    mod.same_content(str(src), str(same))
+    changed = bytearray(src.read_bytes())
+    changed[(4 << 20) + 1] ^= 1
+    (tmp_path / "changed").write_bytes(bytes(changed))
+    with pytest.raises(mod.CarryError, match="differs"):
+        mod.same_content(str(src), str(tmp_path / "changed"))
+    filled = bytearray(src.read_bytes())
+    filled[100] = 7
+    (tmp_path / "filled").write_bytes(bytes(filled))
+    with pytest.raises(mod.CarryError, match="holds data where its source has a hole"):
+        mod.same_content(str(src), str(tmp_path / "filled"))
