@@ -6,10 +6,11 @@ A Docker data directory laid out as Docker lays it out is made under /var/tmp (t
 library of the Python running this: thousands of small files, symlinks, a realistic image layer), one container
 and --volumes volumes of --volume-mib MiB each in 16 MiB files of random data, plus one sparse 1 GiB database
 file with 32 MiB of data in it. Then, --runs times, warm (the first cp -a is not counted):
-  - cp -a of the same directories (overlay2, containers, volumes, image) -> cp_a_s
+  - cp -a of the same directories (overlay2, containers, volumes, image) -> cp_a_s, and cp -a followed by sync
+    (the carry has its copy on disk before it renames it into place) -> cp_a_sync_s
   - the carry forward, owners shifted, everything compared byte for byte afterwards -> carry_s, carry_ratio
   - the same without the comparison (verify: false) -> carry_noverify_s, carry_noverify_ratio
-Medians; ratios are carry / cp -a. Prints `name: value` lines. Needs root (it chowns, makes devices).
+Medians; ratios are carry / cp -a (and / cp -a with sync). Prints `name: value` lines. Needs root (it chowns, makes devices).
 Usage: python3 bench/data_root_carry.py [--layers 4] [--volumes 2] [--volume-mib 256] [--runs 3] [--keep]
 """
 
@@ -95,12 +96,6 @@ def make_source(root: Path, tree: Path, layers: int, volumes: int, volume_mib: i
     return {"bytes": int(du), "files": files}
 
 
-def timed(command: list) -> float:
-    started = time.monotonic()
-    subprocess.run(command, check=True)
-    return time.monotonic() - started
-
-
 def carry(mod: Any, root: Path, verify: bool) -> float:
     params = {"data_root": str(root), "remap_user": USER, "direction": "forward", "action": "carry", "reserve_mb": 256,
               "verify": verify, "progress_log": None, "docker_pidfile": str(root / "none.pid"), "planned_count": 0}
@@ -135,31 +130,40 @@ def main() -> int:
         target = root / ("%d.%d" % (START, START))
         copy = work / "cp-a"
         copy.mkdir()
-        timed(["cp", "-a", *parts, str(copy)])  # warm-up, not counted
+        subprocess.run(["cp", "-a", *parts, str(copy)], check=True)  # warm-up, not counted
         cp_s: List[float] = []
+        cp_sync_s: List[float] = []
         carry_s: List[float] = []
         noverify_s: List[float] = []
         for _run in range(args.runs):
-            shutil.rmtree(copy)
-            copy.mkdir()
-            os.sync()
-            cp_s.append(timed(["cp", "-a", *parts, str(copy)]))
+            for into in (cp_s, cp_sync_s):
+                shutil.rmtree(copy)
+                copy.mkdir()
+                os.sync()
+                started = time.monotonic()
+                subprocess.run(["cp", "-a", *parts, str(copy)], check=True)
+                if into is cp_sync_s:
+                    os.sync()  # on disk, as the carry has it before its rename
+                into.append(time.monotonic() - started)
             for verify, into in ((True, carry_s), (False, noverify_s)):
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.rmtree(root / mod.CARRY_DIR, ignore_errors=True)
                 os.sync()
                 into.append(carry(mod, root, verify))
-        cp_median, carry_median, noverify_median = (statistics.median(values) for values in (cp_s, carry_s, noverify_s))
+        cp_median, cp_sync_median, carry_median, noverify_median = (statistics.median(v) for v in (cp_s, cp_sync_s, carry_s, noverify_s))
         print("carry_data_mib: %.0f" % (size["bytes"] / 1048576))
         print("carry_data_files: %d" % size["files"])
         print("cp_a_s: %.2f" % cp_median)
+        print("cp_a_sync_s: %.2f" % cp_sync_median)
         print("carry_s: %.2f" % carry_median)
         print("carry_ratio: %.2f" % (carry_median / cp_median))
+        print("carry_ratio_to_cp_sync: %.2f" % (carry_median / cp_sync_median))
         print("carry_noverify_s: %.2f" % noverify_median)
         print("carry_noverify_ratio: %.2f" % (noverify_median / cp_median))
-        print("carry_noverify_mib_s: %.0f" % (size["bytes"] / 1048576 / noverify_median))
-        print("runs: cp -a %s, carry %s, carry without verify %s" % (
-            ["%.2f" % s for s in cp_s], ["%.2f" % s for s in carry_s], ["%.2f" % s for s in noverify_s]))
+        print("carry_noverify_ratio_to_cp_sync: %.2f" % (noverify_median / cp_sync_median))
+        print("carry_mib_s: %.0f" % (size["bytes"] / 1048576 / carry_median))
+        print("each run (s): cp -a %s, cp -a and sync %s, carry %s, carry without verify %s" % tuple(
+            " ".join("%.2f" % v for v in values) for values in (cp_s, cp_sync_s, carry_s, noverify_s)))
     finally:
         if args.keep:
             print("kept: %s" % work)
