@@ -670,9 +670,8 @@ def scan_unit(root: str, unit: Unit, shift: Optional[Shift], problems: List[str]
         result.entries += 1
         if stat.S_ISREG(st.st_mode):
             result.bytes += st.st_blocks * 512
-        line = "%s\0%o\0%d\0%d\0%d\0%d\0%d\0%d\0%d\n" % (rel, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns,
-                                                        st.st_ctime_ns, st.st_ino, st.st_nlink)
-        digest.update(line.encode("utf-8", "surrogateescape"))
+        fields = (rel, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_nlink)
+        digest.update(("%s\0%o\0%d\0%d\0%d\0%d\0%d\0%d\0%d\n" % fields).encode("utf-8", "surrogateescape"))
         path = os.path.join(top, rel) if rel else top
         if st.st_dev != device:
             if mounts and len(problems) < limit:
