@@ -41,6 +41,11 @@ def root():
         pytest.fail("the data-root carry test needs root and dockerd (run `make test`)")
     path = short_tempdir("due-carry-")
     yield path
+    # dockerd leaves its default network namespace mounted in its exec root: unmount what it left, deepest first.
+    with open("/proc/self/mountinfo") as mountinfo:
+        mounts = [line.split()[4] for line in mountinfo if line.split()[4].startswith(str(path) + "/")]
+    for mount in sorted(mounts, reverse=True):
+        subprocess.run(["umount", mount], check=False)
     remove_tree(path)
 
 
