@@ -7,7 +7,7 @@ import pytest
 
 from hosttest.fixtures import REFUSAL, SNAPSHOT_DIR, docker_run
 
-RANGE_START = 100000  # the role's dockremap range on these fresh hosts (asserted below from /etc/subuid)
+RANGE_START = 131072  # the role's dockremap range on these fresh hosts: the first multiple of 65536 from 100000
 DB_FACTS = (
     "import hashlib, json, sqlite3\n"
     "digest = hashlib.sha256(open('/data/db.sqlite', 'rb').read()).hexdigest()\n"
@@ -149,3 +149,43 @@ def test_enforcement_matches_the_phase(host, phase, test_image):
         assert result.rc != 0 and REFUSAL in result.stderr
     else:
         assert result.rc == 0, result.stderr
+
+
+# --- observe mode, before the switch (converge's first play) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def observed(host):
+    return evidence(host, "observed")
+
+
+def test_observe_mode_switched_nothing_and_stopped_nothing(observed):
+    options, root = observed["info"].rsplit(" ", 1)
+    assert "name=userns" not in options and root == "/var/lib/docker"
+    started_after, running = observed["db_after"].split()
+    assert started_after == observed["db_started_before"] and running == "true"
+
+
+def test_the_observe_report_names_what_would_break_and_what_would_be_refused(observed):
+    report = observed["report"]
+    assert report["error"] == "" and report["requests"] > 0
+    assert "remap-refuses" in report["would_break"] and "bind-ownership" in report["would_break"]
+    assert "host-userns" in report["rules"]
+    assert report["counts"]["would-deny"]["host-userns"] >= 1
+    assert report["ready"] is False and "would break" in report["verdict"]
+    example = report["break_examples"]["remap-refuses"][0]
+    assert "--network host" in example["reason"]
+
+
+def test_the_observe_report_names_what_the_switch_would_hide_with_sizes(observed, seeded):
+    inventory = observed["inventory"]
+    containers = {c["name"]: c for c in inventory["containers"]}
+    assert {"db", "hostnet"} <= set(containers)
+    assert any("local/only-here:1" in image["tags"] for image in inventory["images"])
+    volumes = {v["name"]: v for v in inventory["volumes"]}
+    assert volumes["dbdata"]["size"] > 0 and "db" in volumes["dbdata"]["used_by"]
+
+
+def test_the_plugins_report_names_the_container_that_could_not_run_remapped(observed):
+    assert [entry["name"] for entry in observed["would_break"]] == ["hostnet"]
+    assert "--network host" in observed["would_break"][0]["reasons"][0]
