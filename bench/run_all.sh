@@ -10,6 +10,7 @@
 #   5. bench/resilience.py      plugin SIGKILLed, restarted and upgraded under load      (~1.5 min)
 #   6. bench/decision_report.py the decision report (docker_userns_decisions) on a host with
 #                               100,000 decision lines in its journal                    (~7 min)
+#   7. bench/data_root_carry.py the data-root carry against cp -a of the same data       (~1 min)
 #
 # Each script's output is kept in bench/results/NAME.txt (not committed). Choose some with
 # BENCHMARKS="saturation fleet_scale". The exit status is non-zero if any benchmark failed.
@@ -18,7 +19,7 @@ set -uo pipefail
 require_root
 cd "$PROJECT_ROOT"
 
-BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience decision_report}"
+BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience decision_report data_root_carry}"
 RESULTS="$PROJECT_ROOT/bench/results"
 FAILED=()
 

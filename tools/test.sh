@@ -16,14 +16,14 @@
 #
 # Narrow it down while developing (defaults shown):
 #   TEST_PARTS="lint pytest collection molecule"
-#   MOLECULE_SCENARIOS="default existing_host audit_then_enforce absent collection"
+#   MOLECULE_SCENARIOS="default existing_host adopt audit_then_enforce absent collection"
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
 cd "$PROJECT_ROOT"
 
 TEST_PARTS="${TEST_PARTS:-lint pytest collection molecule}"
-MOLECULE_SCENARIOS="${MOLECULE_SCENARIOS:-default existing_host audit_then_enforce absent collection}"
+MOLECULE_SCENARIOS="${MOLECULE_SCENARIOS:-default existing_host adopt audit_then_enforce absent collection}"
 SUMMARY_FILE="$PROJECT_ROOT/build/test-summary.txt"
 declare -a SUMMARY=()
 FAILED=0

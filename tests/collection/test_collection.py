@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV_CACHE = Path(os.environ.get("DOCKER_USERNS_DEV_CACHE", "/var/cache/docker-userns-dev"))
 COLLECTION = "docker_hardening.userns"
 ROLE = COLLECTION + ".docker_userns"
-MODULES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULES = ("docker_userns_daemon_json", "docker_userns_data_root", "docker_userns_decisions", "docker_userns_host_info",
+           "docker_userns_subid_range")
 MODULE_UTILS = ("docker_userns_files", "docker_userns_subids")
 PLAYBOOKS = ("site", "audit", "remove")
 CORE_PIN = next(line for line in (ROOT / "requirements-dev.txt").read_text().splitlines() if line.startswith("ansible-core=="))
@@ -207,6 +208,9 @@ def test_modules_run_by_their_fully_qualified_names(installed, workdir):
     # This machine keeps no journal (no systemd as PID 1): never "ready", and why.
     decisions = adhoc("docker_userns_decisions", "config_path=%s" % (workdir / "no-config.json"))
     assert decisions["ready"] is False and decisions["verdict"] == "no journal" and decisions["error"]
+    # An empty data directory: nothing a switch would hide.
+    listed = adhoc("docker_userns_data_root", "data_root=%s" % (workdir / "no-docker"))
+    assert listed["inventory"]["containers"] == [] and listed["problems"] == [] and listed["changed"] is False
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)

@@ -202,7 +202,8 @@ def remove_enforcement_by_hand(fleet: Fleet, host: str) -> None:
 
 AUDIT_ROW = re.compile(r'"(?P<host>\S+)\s+(?P<docker>\S+)\s+(?P<remap>\S+)\s+(?P<plugin>\S+)\s+(?P<mode>\S+)\s+'
                        r'(?P<version>\S+)\s+(?P<selftest>\S+)\s+(?P<outside>\d+)\s+(?P<cis_2_9>PASS|FAIL)\s+(?P<cis_2_12>PASS|FAIL)\s+'
-                       r'(?P<cis_5_31>PASS|FAIL)\s+(?P<decisions>[^"]*?)\s*"')
+                       r'(?P<cis_5_31>PASS|FAIL)\s+(?P<watched>\S+)\s+(?P<requests>\d+)\s+(?P<would_break>\S+)\s+(?P<would_hide>\S+)\s+'
+                       r'(?P<decisions>[^"]*?)\s*"')
 
 
 def audit_table(output: str) -> Dict[str, Dict[str, str]]:

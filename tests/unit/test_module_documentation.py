@@ -94,7 +94,24 @@ def runs_of_decisions(module, tmp_path, monkeypatch, capsys):
     return results
 
 
+def runs_of_data_root(module, tmp_path, monkeypatch, capsys):
+    # A data directory laid out as Docker lays it out (test_module_data_root builds it), a remap range of its own.
+    from test_module_data_root import REMAP_USER, START, data_root
+    for name in ("subuid", "subgid"):
+        (tmp_path / name).write_text("%s:%d:65536\n" % (REMAP_USER, START))
+    monkeypatch.setattr(module, "SUBUID", str(tmp_path / "subuid"))
+    monkeypatch.setattr(module, "SUBGID", str(tmp_path / "subgid"))
+    root = data_root(tmp_path / "docker")
+    args = {"data_root": str(root), "remap_user": REMAP_USER, "reserve_mb": 1, "docker_pidfile": str(tmp_path / "none.pid")}
+    results = [run_module(module, capsys, args, check_mode=True),  # the inventory
+               run_module(module, capsys, dict(args, action="carry"), diff=True),  # carries forward
+               run_module(module, capsys, dict(args, action="abort")),  # nothing to abort
+               run_module(module, capsys, dict(args, action="carry", direction="back", reserve_mb=1 << 40))]  # too little space
+    return results
+
+
 RUNS = {
+    "docker_userns_data_root": runs_of_data_root,
     "docker_userns_decisions": runs_of_decisions,
     "docker_userns_daemon_json": runs_of_daemon_json,
     "docker_userns_subid_range": runs_of_subid_range,

@@ -37,7 +37,8 @@ def test_variable_tables_match_argument_specs():
     assert result.returncode == 0, result.stderr
 
 
-MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_decisions", "docker_userns_host_info", "docker_userns_subid_range")
+MODULE_NAMES = ("docker_userns_daemon_json", "docker_userns_data_root", "docker_userns_decisions", "docker_userns_host_info",
+                "docker_userns_subid_range")
 MODULE_UTILS_NAMES = ("docker_userns_files", "docker_userns_subids")
 
 

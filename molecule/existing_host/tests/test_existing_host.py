@@ -1,5 +1,6 @@
 """A host with containers, images, and accounts in dockremap's range: refused first (the range,
-then the data-root switch), converged once the range moved and the switch was accepted."""
+then the data-root switch), converged once the range moved and the switch was accepted, its
+containers carried."""
 
 from hosttest.fixtures import REFUSAL, SNAPSHOT_DIR, docker_run
 
@@ -15,11 +16,17 @@ def test_remapping_is_on_after_the_switch_was_accepted(host):
     assert "name=userns" in options
 
 
-def test_old_containers_stay_on_disk_but_out_of_view(host):
-    # Docker now works in /var/lib/docker/<uid>.<gid>; the old data stays.
+def test_the_containers_are_carried_into_the_remapped_data_directory_and_the_old_ones_stay(host):
+    # Docker now works in /var/lib/docker/<uid>.<gid>, with the containers carried there (docs/adoption.md);
+    # the old data directory stays as it was, for the operator to remove.
     old = host.check_output("ls /var/lib/docker/containers").split()
     assert len(old) == 2
-    assert host.check_output("docker ps --all --quiet") == ""
+    carried = host.check_output("docker ps --all --no-trunc --format '{{.ID}} {{.Names}} {{.State}}'").splitlines()
+    assert sorted(line.split()[0] for line in carried) == sorted(old)
+    states = {line.split()[1]: line.split()[2] for line in carried}
+    assert states == {"molecule-running": "running", "molecule-stopped": "created"}  # what ran runs again, remapped
+    uid_map = host.check_output("docker exec molecule-running cat /proc/self/uid_map").split()
+    assert uid_map[:2] != ["0", "0"]
 
 
 def test_userns_host_is_refused(host, test_image):

@@ -1,0 +1,1 @@
+../plugins/modules/docker_userns_data_root.py
