@@ -44,7 +44,7 @@ CONFIG_FIELDS = {
 CONFIG = struct("the container's configuration", CONFIG_FIELDS)
 
 LOG_CONFIG = struct("the logging driver and its options", {
-    "Type": check("log-driver", "the daemon looks a name that is not a built-in driver up as a plugin, joining it into a "
+    "Type": check("driver-name", "the daemon looks a name that is not a built-in driver up as a plugin, joining it into a "
                   "socket path unchecked"),
     "Config": check("log-driver", "the driver's options; some name host sockets, addresses and files the daemon opens as "
                     "real root"),
