@@ -19,8 +19,8 @@ BUILDX_HINT = (
 )
 # buildx also falls back to that driver, on its own, when the daemon refuses its BuildKit session.
 BUILDX_FALLBACK_HINT = (
-    "; buildx started BuildKit in a container because this Docker (%s) refuses BuildKit builds (%s, fixed in %s): "
-    "build with the classic builder (DOCKER_BUILDKIT=0 docker build ...), or upgrade Docker"
+    "; and this Docker (%s) refuses BuildKit builds (%s, fixed in %s), so buildx falls back to such a container by "
+    "itself: build with the classic builder (DOCKER_BUILDKIT=0 docker build ...), or upgrade Docker"
 )
 
 USERNS_HOST_MESSAGE = (
@@ -45,7 +45,7 @@ def _buildx_hint(ctx: Context, config: Dict[str, Any]) -> str:
     except LookupFailed:
         return BUILDX_HINT  # the refusal stands; only the hint is less precise
     if found:
-        return BUILDX_FALLBACK_HINT % (version, ", ".join(v.id for v in found), found[0].fixed_in)
+        return BUILDX_HINT + BUILDX_FALLBACK_HINT % (version, ", ".join(v.id for v in found), found[0].fixed_in)
     return BUILDX_HINT
 
 

@@ -207,5 +207,6 @@ def test_a_buildx_fallback_to_a_builder_container_says_why_where_buildkit_is_ref
     old = verdict(authz("POST", "/containers/create?name=buildx_buildkit_default", body), on("28.5.2"))
     assert old.rule == "host-userns" and "userns=host is not allowed" in old.message
     assert "refuses BuildKit builds" in old.message and "DOCKER_BUILDKIT=0" in old.message and "CVE-2026-33747" in old.message
+    assert "docker buildx use default" in old.message  # for an explicit docker-container builder, still true
     new = verdict(authz("POST", "/containers/create?name=buildx_buildkit_mybuilder0", body), on("29.7.2"))
     assert "docker buildx use default" in new.message and "refuses BuildKit" not in new.message
