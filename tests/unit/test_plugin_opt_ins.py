@@ -21,26 +21,12 @@ import plugin_module
 from docker_userns_plugin import config as config_module
 from docker_userns_plugin import lookups, policy
 from docker_userns_plugin.rules_drivers import OPT_IN_DRIVERS
+from test_plugin_policy import NoContainers as LocalDaemon
 
 
-class NoContainers(lookups.ContainerLookup):
-    """A daemon without containers, volumes or networks; host paths and the host's network cannot be
-    looked up (a request that needs them is refused as lookup-failed)."""
-
-    def container(self, ref):
-        return None
-
-    def exec_container_id(self, exec_id):
-        return None
-
-    def volume(self, name, used_by):
-        return None
-
-    def engine_version(self):
-        return "29.7.2"
-
-    def daemon_info(self):
-        return lookups.DaemonInfo("/var/lib/docker/100000.100000", True, "json-file")
+class NoContainers(LocalDaemon):
+    """test_plugin_policy's daemon without containers, volumes or networks, but host paths and the
+    host's network cannot be looked up (a request that needs them is refused as lookup-failed)."""
 
     def network(self, ref):
         return None

@@ -4,23 +4,16 @@ accepted; then the ways around the remapping that do not create a host-userns co
 (containers already outside it, docker cp through host-backed mounts, version spellings, hidden
 bodies): nothing escapes."""
 
-import base64
 import json
-from pathlib import Path
 
 import pytest
 
-from hosttest.fixtures import REFUSAL
-
-PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
-REMOTE_PROBE = "/var/tmp/bypass_probe.py"  # /tmp is a tmpfs private to units on Debian 13
+from hosttest.fixtures import REFUSAL, REMOTE_PROBE, copy_probe
 
 
 @pytest.fixture(scope="module")
 def probe_results(host, test_image):
-    encoded = base64.b64encode(PROBE.read_bytes()).decode()
-    host.run_test("echo %s | base64 -d > %s", encoded, REMOTE_PROBE)
-    return json.loads(host.check_output("python3 %s --image %s", REMOTE_PROBE, test_image))
+    return json.loads(host.check_output("python3 %s --image %s", copy_probe(host), test_image))
 
 
 def test_every_case_was_tried(probe_results):
@@ -88,10 +81,10 @@ def test_containers_outside_the_remapping_are_refused_by_the_plugin(class_result
             assert result["attempt"]["status"] == 403 and REFUSAL in result["attempt"]["message"], result
 
 
-def test_the_controls_on_remapped_containers_work(host, class_results):
+def test_the_controls_on_remapped_containers_work(suite, class_results):
     # Debian 12's Docker carries no fix for docker cp's mount-setup races: there the plugin
     # refuses docker cp itself, the controls included (test_root_work.py covers that refusal).
-    cp_refused = host.check_output(". /etc/os-release && echo $VERSION_CODENAME") == "bookworm"
+    cp_refused = suite == "bookworm"
     for result in class_results:
         control = result["control"]
         if control is None:

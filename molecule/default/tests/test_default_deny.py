@@ -13,34 +13,16 @@ registered, and once its socket is gone every lookup of an unknown volume name w
 which would slow the later tests on this host.)
 """
 
-import base64
 import json
-from pathlib import Path
 
 import pytest
 
 from hosttest.fixtures import PLUGIN_NAME, PLUGIN_SERVICE, set_plugin_mode
 
-PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
-REMOTE_PROBE = "/var/tmp/bypass_probe_default_deny.py"
 CLASSES = {"drivers": 6, "volumeopts": 5, "devices": 4, "hooks": 4, "unreviewed": 4}
 REFUSAL = "authorization denied by plugin %s" % PLUGIN_NAME
 UNKNOWN_ROUTE = "an unknown route (GET /v1.41/due-probe/unknown)"
 ANNOTATION = "--annotation run.oci.hooks.stdout=/etc/nologin"
-
-
-@pytest.fixture(scope="module")
-def suite(host):
-    return host.check_output(". /etc/os-release && echo $VERSION_CODENAME")
-
-
-@pytest.fixture(scope="module")
-def probe(host, test_image):
-    host.run_test("echo %s | base64 -d > %s", base64.b64encode(PROBE.read_bytes()).decode(), REMOTE_PROBE)
-
-    def run(classes):
-        return json.loads(host.check_output("python3 %s --image %s --classes %s", REMOTE_PROBE, test_image, classes))
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -8,33 +8,13 @@ them, but Debian 13's Docker still runs the container's own getent for docker cp
 probe shows in audit mode (nothing refused) and the plugin refuses when enforcing.
 """
 
-import base64
 import json
-from pathlib import Path
-
-import pytest
 
 from hosttest.fixtures import PLUGIN_CONFIG, set_plugin_mode
 
-PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
-REMOTE_PROBE = "/var/tmp/bypass_probe_rootwork.py"
 COPY_RACES = {"CVE-2026-41568", "CVE-2026-42306"}
 CP_A = "docker cp -a into a container that sets a user and ships a getent"
 XZ = "docker cp of an xz archive into a container whose image ships an xz"
-
-
-@pytest.fixture(scope="module")
-def suite(host):
-    return host.check_output(". /etc/os-release && echo $VERSION_CODENAME")
-
-
-@pytest.fixture(scope="module")
-def probe(host, test_image):
-    host.run_test("echo %s | base64 -d > %s", base64.b64encode(PROBE.read_bytes()).decode(), REMOTE_PROBE)
-
-    def run(classes):
-        return json.loads(host.check_output("python3 %s --image %s --classes %s", REMOTE_PROBE, test_image, classes))
-    return run
 
 
 def test_the_role_recorded_the_fixes_the_engine_package_carries(host, suite):

@@ -5,8 +5,10 @@ Each test host is a Debian container with systemd and its own Docker engine;
 `test_image` imports a busybox image built from the host's busybox-static.
 """
 
+import base64
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ MANAGED_PLUGIN_REFUSAL = "managed plugins are not allowed"
 DAEMON_JSON = "/etc/docker/daemon.json"
 TEST_IMAGE = "busybox:local"
 SNAPSHOT_DIR = "/var/lib/molecule-snapshots"
+BYPASS_PROBE = Path(__file__).resolve().parents[3] / "tests" / "bypass_probe.py"
+REMOTE_PROBE = "/var/tmp/bypass_probe.py"  # /tmp is a tmpfs private to units on Debian 13
 
 # What shared/tasks/seed-daemon-json.yml seeds into daemon.json before the role runs: keys that
 # belong to someone else and must survive every merge.
@@ -74,6 +78,28 @@ def test_image(host):
     result = host.run("import-busybox-image %s", TEST_IMAGE)
     assert result.rc == 0, f"importing {TEST_IMAGE} failed: {result.stderr}"
     return TEST_IMAGE
+
+
+@pytest.fixture(scope="module")
+def suite(host):
+    """The host's Debian codename (bookworm, trixie, forky)."""
+    return host.check_output(". /etc/os-release && echo $VERSION_CODENAME")
+
+
+def copy_probe(host):
+    """Copy tests/bypass_probe.py into the host; returns its path there."""
+    host.run_test("echo %s | base64 -d > %s", base64.b64encode(BYPASS_PROBE.read_bytes()).decode(), REMOTE_PROBE)
+    return REMOTE_PROBE
+
+
+@pytest.fixture(scope="module")
+def probe(host, test_image):
+    """probe(classes): run the bypass probe's comma-separated classes in the host; its JSON results."""
+    remote = copy_probe(host)
+
+    def run(classes):
+        return json.loads(host.check_output("python3 %s --image %s --classes %s", remote, test_image, classes))
+    return run
 
 
 def snapshot_differences(before, after):

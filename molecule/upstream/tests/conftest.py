@@ -9,7 +9,6 @@ import pytest
 
 from test_bypasses import class_results, generated_results, probe_results  # noqa: F401  fixtures for this directory's tests
 from test_forky_buildx_compose import container_builder  # noqa: F401  a fixture for this directory's tests
-from test_root_work import probe  # noqa: F401  a fixture for this directory's tests
 
 RESULTS = os.environ.get("UPSTREAM_ENGINE_RESULTS", "")
 
