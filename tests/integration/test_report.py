@@ -87,4 +87,4 @@ def test_a_report_that_cannot_ask_the_daemon_says_so_instead_of_an_empty_list(tm
 def test_a_bad_config_is_refused_before_anything_is_asked():
     done = subprocess.run([PLUGIN_PYTHON, "-I", "-S", str(PLUGIN), "--report", "--config-json", '{"mode": "loud"}'],
                           capture_output=True, text=True)
-    assert done.returncode == 2 and 'mode must be "enforce" or "audit"' in done.stderr
+    assert done.returncode == 2 and 'mode must be "enforce", "audit" or "observe"' in done.stderr
