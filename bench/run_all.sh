@@ -4,6 +4,7 @@
 #   1. set-up shared with `make test`: tools/setup.sh (packages, venv), tools/outer-dockerd.sh
 #      (private engine for the Debian hosts), tools/build-host-image.sh bookworm (built once)
 #   2. bench/authz_overhead.py  plugin overhead over a Go floor plugin, plugin memory  (~15 s)
+#      bench/startup.py         exec to the first answer, against the Go floor and bare Python (~3 s)
 #   3. bench/saturation.py      8 clients saturating dockerd with no plugin, the Go floor
 #                               plugin and this plugin: ping, mix, docker exec; CPU per decision (~4 min)
 #   4. bench/fleet_scale.py     site.yml on 1 host, on 6 hosts, no-change run, audit    (~3 min)
@@ -19,7 +20,7 @@ set -uo pipefail
 require_root
 cd "$PROJECT_ROOT"
 
-BENCHMARKS="${BENCHMARKS:-authz_overhead saturation fleet_scale resilience decision_report data_root_carry}"
+BENCHMARKS="${BENCHMARKS:-authz_overhead startup saturation fleet_scale resilience decision_report data_root_carry}"
 RESULTS="$PROJECT_ROOT/bench/results"
 FAILED=()
 
