@@ -15,59 +15,43 @@ Usage: python3 bench/startup.py [--plugin PATH] [--runs N]
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 from authz_overhead import build_floor_plugin  # noqa: E402 (sys.path above)
-from harness import remove_tree, rss_mb, short_tempdir, stop_process  # noqa: E402
-
-ACTIVATE = b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 0\r\n\r\n"
-RUNPY = "import runpy, sys; del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')"
+from harness import PLUGIN, PLUGIN_PYTHON, api, plugin_command, remove_tree, rss_mb, short_tempdir, stop_process, wait_for  # noqa: E402
 
 
-def first_answer(path: Path, deadline: float) -> bytes:
-    """Poll the socket until it answers Activate; the answer's first bytes."""
-    while time.monotonic() < deadline:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-                client.connect(str(path))
-                client.sendall(ACTIVATE)
-                answer = client.recv(4096)
-                if answer:
-                    return answer
-        except OSError:
-            pass
-        time.sleep(0.0005)
-    raise RuntimeError("no answer on %s within the deadline" % path)
+def activated(path: Path) -> bool:
+    try:
+        return api(str(path), "POST", "/Plugin.Activate", timeout=2)[0] == 200
+    except OSError:
+        return False
 
 
-def time_server(argv: List[str], path: Path) -> tuple:
+def time_server(argv: List[str], path: Path) -> Tuple[float, float]:
     """Seconds from exec until the server answers Activate, and its resident memory then."""
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        answer = first_answer(path, start + 20)
-        elapsed = time.monotonic() - start
-        if b" 200 " not in answer.split(b"\r\n", 1)[0]:
-            raise RuntimeError("Activate was not answered 200: %r" % answer[:80])
-        return elapsed, rss_mb(proc.pid)
+        wait_for(lambda: activated(path), 20, "an answer to Activate on %s" % path, interval=0.0005)
+        return time.monotonic() - start, rss_mb(proc.pid)
     finally:
         stop_process(proc, 5)
         path.unlink(missing_ok=True)
 
 
-def time_interpreter() -> tuple:
+def time_interpreter() -> float:
     start = time.monotonic()
-    subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
-    return time.monotonic() - start, 0.0
+    subprocess.run([PLUGIN_PYTHON, "-I", "-S", "-c", "pass"], check=True)
+    return time.monotonic() - start
 
 
 def median_ms(samples: List[float]) -> float:
@@ -76,28 +60,22 @@ def median_ms(samples: List[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plugin", type=Path, default=REPO / "files" / "docker_userns_enforcement_plugin.py")
+    parser.add_argument("--plugin", type=Path, default=PLUGIN)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
 
     workdir = short_tempdir("due-startup-")
+    times: Dict[str, List[float]] = {"plugin": [], "floor": [], "python": []}
+    memory: List[float] = []
     try:
         floor_binary = build_floor_plugin(workdir)
         plugin_socket, floor_socket = workdir / "plugin.sock", workdir / "floor.sock"
-        contenders: dict = {
-            "plugin": lambda: time_server([sys.executable, "-I", "-S", "-c", RUNPY, str(args.plugin),
-                                           "--socket", str(plugin_socket)], plugin_socket),
-            "floor": lambda: time_server([str(floor_binary), str(floor_socket)], floor_socket),
-            "python": time_interpreter,
-        }
-        times: dict = {name: [] for name in contenders}
-        memory: List[float] = []
-        for _ in range(args.runs):
-            for name, run in contenders.items():
-                elapsed, rss = run()
-                times[name].append(elapsed)
-                if name == "plugin":
-                    memory.append(rss)
+        for _ in range(args.runs):  # alternating, so that drift hits all three alike
+            elapsed, rss = time_server([*plugin_command(args.plugin), "--socket", str(plugin_socket)], plugin_socket)
+            times["plugin"].append(elapsed)
+            memory.append(rss)
+            times["floor"].append(time_server([str(floor_binary), str(floor_socket)], floor_socket)[0])
+            times["python"].append(time_interpreter())
     finally:
         remove_tree(workdir)
 

@@ -25,10 +25,13 @@ PLUGIN_DIR = Path("/run/docker/plugins")
 TEST_IMAGE = "due-busybox:test"
 # The plugin runs as it does on hosts: the system's python3, isolated, without site-packages.
 PLUGIN_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-# ... and through runpy, as the role's service unit starts it (see its ExecStart: a script's syntax
-# tree would stay in memory for as long as the server runs).
-PLUGIN_COMMAND = [PLUGIN_PYTHON, "-I", "-S", "-c", "import runpy, sys; del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')",
-                  str(PLUGIN)]
+
+
+def plugin_command(plugin: Path = PLUGIN) -> List[str]:
+    """The plugin file run through runpy, as the role's service unit runs it (see its ExecStart:
+    a script's syntax tree would stay in memory for as long as the server runs)."""
+    return [PLUGIN_PYTHON, "-I", "-S", "-c", "import runpy, sys; del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')",
+            str(plugin)]
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -112,7 +115,7 @@ class PluginProcess:
         PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "ab")  # noqa: SIM115 the process writes to it until stop() closes it
         self.proc = subprocess.Popen(
-            [*PLUGIN_COMMAND, "--socket", str(self.socket), "--config", str(self.config_path)],
+            [*plugin_command(), "--socket", str(self.socket), "--config", str(self.config_path)],
             stdout=self.log, stderr=self.log,
         )
         wait_for(self.socket.exists, 10, "plugin socket %s" % self.socket)
